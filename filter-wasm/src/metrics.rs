@@ -1,0 +1,78 @@
+//! The filter's counters, visible in Envoy's `/stats` as
+//! `wasmcustom.meshtrace.*`.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+/// Counter names, as defined with the host.
+pub mod name {
+    /// Sampled spans started.
+    pub const SPANS_STARTED: &str = "meshtrace.spans_started";
+    /// Spans the collector accepted.
+    pub const SPANS_EXPORTED: &str = "meshtrace.spans_exported";
+    /// Spans lost: queue full, or inside a failed export call.
+    pub const SPANS_DROPPED: &str = "meshtrace.spans_dropped";
+    /// Export calls that failed (dispatch error, non-2xx, gRPC error, timeout).
+    pub const EXPORT_FAILURES: &str = "meshtrace.export_failures";
+    /// Requests whose incoming `traceparent` was invalid (trace restarted).
+    pub const INVALID_TRACEPARENT: &str = "meshtrace.invalid_traceparent";
+}
+
+/// Metric ids of this VM. A metric the host refused to define has id `None`
+/// and is skipped: metrics never fail a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Metrics {
+    spans_started: Option<u32>,
+    spans_exported: Option<u32>,
+    spans_dropped: Option<u32>,
+    export_failures: Option<u32>,
+    invalid_traceparent: Option<u32>,
+}
+
+// === impl Metrics ===
+
+impl Metrics {
+    /// Defines the counters with the host.
+    pub fn define() -> Self {
+        let counter = |n: &str| hostcalls::define_metric(MetricType::Counter, n).ok();
+        Self {
+            spans_started: counter(name::SPANS_STARTED),
+            spans_exported: counter(name::SPANS_EXPORTED),
+            spans_dropped: counter(name::SPANS_DROPPED),
+            export_failures: counter(name::EXPORT_FAILURES),
+            invalid_traceparent: counter(name::INVALID_TRACEPARENT),
+        }
+    }
+
+    fn add(id: Option<u32>, n: usize) {
+        if let (Some(id), Ok(n @ 1..)) = (id, i64::try_from(n)) {
+            // Errors (unknown id) are ignored: counting never fails traffic.
+            let _ = hostcalls::increment_metric(id, n);
+        }
+    }
+
+    /// A sampled span started.
+    pub fn span_started(&self) {
+        Self::add(self.spans_started, 1);
+    }
+
+    /// `n` spans were accepted by the collector.
+    pub fn exported(&self, n: usize) {
+        Self::add(self.spans_exported, n);
+    }
+
+    /// `n` spans were lost.
+    pub fn dropped(&self, n: usize) {
+        Self::add(self.spans_dropped, n);
+    }
+
+    /// One export call failed.
+    pub fn export_failed(&self) {
+        Self::add(self.export_failures, 1);
+    }
+
+    /// An incoming `traceparent` was invalid.
+    pub fn invalid_traceparent(&self) {
+        Self::add(self.invalid_traceparent, 1);
+    }
+}

@@ -1,0 +1,311 @@
+//! The proxy-wasm root context: configuration, the per-VM span batch, ticks
+//! and export calls.
+//!
+//! Export calls are always dispatched from here (a tick), never from a
+//! stream: Envoy attaches a callout to the root context, but the SDK routes
+//! its response to the context that dispatched it, and a finished stream is
+//! gone before the collector answers. A stream that fills a batch therefore
+//! asks for an immediate tick instead of exporting itself.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use log::{debug, error, info, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, MapType};
+
+use crate::collector::{Collector, FailureLog};
+use crate::config::{Config, Direction, Protocol};
+use crate::export::{Batch, Batcher};
+use crate::http_context::HttpTracer;
+use crate::ids::IdGenerator;
+use crate::metrics::Metrics;
+use crate::otlp::{GRPC_METHOD, GRPC_SERVICE, RequestEncoder};
+use crate::properties::{self, path};
+use crate::sampler::Sampler;
+use crate::span::SpanKind;
+
+/// Tick period used to flush a full batch right away.
+const FLUSH_NOW: Duration = Duration::from_millis(1);
+
+/// Scope name on exported spans.
+const SCOPE_NAME: &str = env!("CARGO_PKG_NAME");
+/// Scope version on exported spans.
+const SCOPE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything one VM shares between its root and stream contexts.
+pub struct VmState {
+    /// SERVER (inbound) or CLIENT (outbound).
+    pub kind: SpanKind,
+    /// Record `url.query`.
+    pub capture_query: bool,
+    /// Root sampling.
+    pub sampler: Sampler,
+    /// Span and trace ids.
+    pub ids: IdGenerator,
+    /// Finished spans waiting for export.
+    pub batcher: Batcher,
+    /// Counters.
+    pub metrics: Metrics,
+    /// A flush tick has been requested.
+    pub flush_requested: bool,
+    encoder: RequestEncoder,
+    collector: Collector,
+    flush_interval: Duration,
+    failures: FailureLog,
+}
+
+/// The shared VM state handle.
+pub type SharedState = Rc<RefCell<VmState>>;
+
+/// The root context of one VM.
+pub struct TracingRoot {
+    state: Option<SharedState>,
+}
+
+/// Current host time in Unix nanoseconds (0 if the host clock fails).
+pub fn now_nanos() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+// === impl TracingRoot ===
+
+impl TracingRoot {
+    /// A root context awaiting configuration.
+    pub fn new() -> Self {
+        Self { state: None }
+    }
+
+    fn build_state(config: &Config) -> VmState {
+        let service_name = config
+            .service_name
+            .clone()
+            .or_else(|| {
+                hostcalls::get_property(path::NODE_CLUSTER.to_vec())
+                    .ok()
+                    .flatten()
+                    .and_then(properties::string)
+            })
+            .unwrap_or_else(|| "unknown_service:envoy".to_owned());
+        VmState {
+            kind: match config.direction {
+                Direction::Inbound => SpanKind::Server,
+                Direction::Outbound => SpanKind::Client,
+            },
+            capture_query: config.attributes.url_query,
+            sampler: Sampler::ratio(config.sampler.ratio),
+            ids: IdGenerator::from_entropy(now_nanos()),
+            batcher: Batcher::new(&config.batch),
+            metrics: Metrics::define(),
+            flush_requested: false,
+            encoder: RequestEncoder::new(
+                &service_name,
+                &config.resource,
+                SCOPE_NAME,
+                SCOPE_VERSION,
+            ),
+            collector: Collector::new(&config.collector, config.collector_authority()),
+            flush_interval: Duration::from_millis(u64::from(config.batch.flush_interval_ms)),
+            failures: FailureLog::default(),
+        }
+    }
+
+    fn flush(&self) {
+        let Some(state) = &self.state else { return };
+        let Ok(mut vm) = state.try_borrow_mut() else {
+            return;
+        };
+        let vm = &mut *vm;
+        while let Some(batch) = vm.batcher.next_batch(&vm.encoder) {
+            dispatch(vm, batch);
+        }
+    }
+
+    fn finish_call(&self, token: u32, outcome: Result<(), String>) {
+        let Some(state) = &self.state else { return };
+        let Ok(mut vm) = state.try_borrow_mut() else {
+            return;
+        };
+        let Some(spans) = vm.batcher.finish(token) else {
+            debug!("meshtrace: response for unknown export call {token}");
+            return;
+        };
+        match outcome {
+            Ok(()) => vm.metrics.exported(spans),
+            Err(reason) => export_failed(&mut vm, spans, &reason),
+        }
+        // A call slot is free again: send a batch that filled meanwhile.
+        let vm = &mut *vm;
+        if vm.batcher.has_full_batch()
+            && let Some(batch) = vm.batcher.next_batch(&vm.encoder)
+        {
+            dispatch(vm, batch);
+        }
+    }
+}
+
+impl Default for TracingRoot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Sends one batch to the collector; a dispatch error counts as a failed
+/// export and never reaches the request path.
+fn dispatch(vm: &mut VmState, batch: Batch) {
+    let collector = &vm.collector;
+    let result = match collector.protocol {
+        Protocol::HttpProtobuf => hostcalls::dispatch_http_call(
+            &collector.cluster,
+            collector.http_headers(),
+            Some(&batch.body),
+            Vec::new(),
+            collector.timeout,
+        ),
+        Protocol::Grpc => hostcalls::dispatch_grpc_call(
+            collector.grpc_service(),
+            GRPC_SERVICE,
+            GRPC_METHOD,
+            collector.grpc_metadata(),
+            Some(&batch.body),
+            collector.timeout,
+        ),
+    };
+    match result {
+        Ok(token) => vm.batcher.sent(token, batch.spans),
+        Err(status) => {
+            let reason = format!("dispatch refused ({status:?}); is the cluster defined?");
+            export_failed(vm, batch.spans, &reason);
+        }
+    }
+}
+
+fn export_failed(vm: &mut VmState, spans: usize, reason: &str) {
+    vm.metrics.export_failed();
+    vm.metrics.dropped(spans);
+    if let Some(suppressed) = vm.failures.should_log(now_nanos()) {
+        warn!(
+            "meshtrace: OTLP export of {spans} spans to cluster '{}' failed: {reason} \
+             ({suppressed} more failures since the last report)",
+            vm.collector.cluster
+        );
+    }
+}
+
+impl Context for TracingRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        _body_size: usize,
+        _num_trailers: usize,
+    ) {
+        // Envoy reports a failed call (reset, timeout, no endpoint) as a
+        // response without headers.
+        let status = if num_headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+        };
+        let outcome = match status.as_deref() {
+            Some(s) if s.starts_with('2') && s.len() == 3 => Ok(()),
+            Some(s) => Err(format!("collector answered HTTP {s}")),
+            None => Err("no response (connection failure, reset or timeout)".to_owned()),
+        };
+        self.finish_call(token_id, outcome);
+    }
+
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, _response_size: usize) {
+        let outcome = match status_code {
+            0 => Ok(()),
+            code => Err(format!("gRPC status {code}")),
+        };
+        self.finish_call(token_id, outcome);
+    }
+
+    fn on_done(&mut self) -> bool {
+        // The VM is going away: send what is queued.
+        self.flush();
+        true
+    }
+}
+
+impl RootContext for TracingRoot {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        true
+    }
+
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => Vec::new(),
+            Err(status) => {
+                error!("meshtrace: cannot read the plugin configuration: {status:?}");
+                return false;
+            }
+        };
+        let config = match Config::from_json(&bytes) {
+            Ok(config) => config,
+            Err(e) => {
+                error!("meshtrace: {e}");
+                return false;
+            }
+        };
+        // A reconfiguration sends what the previous configuration queued.
+        self.flush();
+        let state = Self::build_state(&config);
+        if let Err(status) = hostcalls::set_tick_period(state.flush_interval) {
+            error!("meshtrace: cannot set the flush tick: {status:?}");
+            return false;
+        }
+        info!(
+            "meshtrace: configured: direction={:?} collector={} protocol={:?} batch.max_spans={}",
+            config.direction,
+            config.collector.cluster,
+            config.collector.protocol,
+            config.batch.max_spans
+        );
+        self.state = Some(Rc::new(RefCell::new(state)));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        self.flush();
+        let Some(state) = &self.state else { return };
+        let Ok(mut vm) = state.try_borrow_mut() else {
+            return;
+        };
+        if vm.flush_requested {
+            vm.flush_requested = false;
+            let _ = hostcalls::set_tick_period(vm.flush_interval);
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(HttpTracer::new(self.state.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// Asks the root for an immediate flush tick (called from a stream when a
+/// batch is full). The tick timer belongs to the root context whichever
+/// context sets it.
+pub fn request_flush(vm: &mut VmState) {
+    // With every call slot taken, the batch goes out when a call finishes.
+    if vm.flush_requested || !vm.batcher.can_send() {
+        return;
+    }
+    if hostcalls::set_tick_period(FLUSH_NOW).is_ok() {
+        vm.flush_requested = true;
+    }
+}

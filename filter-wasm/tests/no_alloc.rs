@@ -1,0 +1,157 @@
+//! Proves that the W3C Trace Context hot path never touches the heap:
+//! `TraceParent::parse`, `TraceParent::format`, `tracestate::validate` and
+//! iterating the validated members allocate zero bytes, for valid and
+//! invalid inputs alike.
+
+// A counting `#[global_allocator]` must `unsafe impl GlobalAlloc`; the
+// workspace denies `unsafe_code`, so this test file (only) allows it. The
+// impl only forwards to `System` and bumps a thread-local counter.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+
+use meshtrace_filter::traceparent::{TRACEPARENT_LEN, TraceParent};
+use meshtrace_filter::tracestate;
+
+/// Forwards to the system allocator, counting the allocations made by the
+/// current thread while counting is switched on.
+struct CountingAllocator;
+
+thread_local! {
+    /// Whether allocations on this thread are being counted. Counting per
+    /// thread keeps the test harness's other threads out of the numbers.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// Allocations (including reallocations) counted on this thread.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn record() {
+    // `try_with` so an allocation during thread teardown cannot panic.
+    let _ = COUNTING.try_with(|counting| {
+        if counting.get() {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every method forwards its arguments unchanged to `System`, which
+// upholds the `GlobalAlloc` contract; counting touches only const-initialised
+// thread-locals, which never allocate.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        record();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Runs `f` and returns how many allocations it made on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(Cell::get)
+}
+
+const TRACEPARENTS: &[&str] = &[
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+    "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff-future-fields",
+    "",
+    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+    "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01,00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01,01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+];
+
+#[test]
+fn trace_context_never_allocates() {
+    // Inputs are built before counting starts.
+    let tracestates: Vec<String> = vec![
+        "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".into(),
+        " a=1 ,, \tb=2\t, t@s=x ".into(),
+        (0..32)
+            .map(|i| format!("k{i}=v{i}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        String::new(),
+        (0..33)
+            .map(|i| format!("k{i}=v{i}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        "a=1,a=2".into(),
+        "Upper=1".into(),
+        "k=a=b".into(),
+        "k".into(),
+        format!("k={}", "v".repeat(257)),
+    ];
+    let not_utf8: &[u8] = b"k=\xff";
+
+    let parse = allocations(|| {
+        for input in TRACEPARENTS {
+            let _ = black_box(TraceParent::parse(black_box(input.as_bytes())));
+        }
+    });
+    assert_eq!(parse, 0, "TraceParent::parse allocated");
+
+    let parsed: Vec<TraceParent> = TRACEPARENTS
+        .iter()
+        .filter_map(|s| TraceParent::parse(s.as_bytes()).ok())
+        .collect();
+    assert_eq!(parsed.len(), 3, "the valid vectors parse");
+    let format = allocations(|| {
+        for tp in &parsed {
+            let mut buf = [0u8; TRACEPARENT_LEN];
+            let _ = black_box(black_box(tp).format(&mut buf).len());
+        }
+    });
+    assert_eq!(format, 0, "TraceParent::format allocated");
+
+    let mut seen_members = 0;
+    let validate = allocations(|| {
+        for input in tracestates.iter().map(String::as_bytes).chain([not_utf8]) {
+            if let Ok(state) = black_box(tracestate::validate(black_box(input))) {
+                let _ = black_box(state.as_bytes());
+                for (key, value) in state.members() {
+                    let _ = black_box((key, value));
+                    seen_members += 1;
+                }
+            }
+        }
+    });
+    assert_eq!(validate, 0, "tracestate::validate or members() allocated");
+    assert_eq!(seen_members, 2 + 3 + 32, "the valid headers were iterated");
+
+    // The counter itself works: this allocation is seen.
+    let control = allocations(|| {
+        let _ = black_box(Box::new(1u64));
+    });
+    assert_eq!(control, 1, "the counting allocator counts");
+}

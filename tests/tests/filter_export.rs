@@ -1,0 +1,399 @@
+//! Spans and OTLP export calls of the real filter module: content, both
+//! protocols, batching, bounds, failures and configuration errors.
+
+use std::time::Duration;
+
+use meshtrace_tests::filter_fixture::{
+    FilterHarness, Request, decode_export, hex, int_attr, spans, str_attr,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT: &str = "00f067aa0ba902b7";
+
+fn traceparent() -> String {
+    format!("00-{TRACE}-{PARENT}-01")
+}
+
+fn one_span(f: &mut FilterHarness) -> Span {
+    f.tick().expect("tick");
+    let exported = spans(&f.answer_http_exports(200).expect("export"));
+    assert_eq!(exported.len(), 1, "one span exported");
+    exported.into_iter().next().expect("one span")
+}
+
+#[test]
+fn server_span_has_ids_times_attributes_and_resource() {
+    let mut f = FilterHarness::new(
+        r#"{"direction":"inbound","service_name":"orders","resource":{"deployment.environment.name":"test"}}"#,
+    )
+    .expect("loads");
+    let start = f.host.now();
+    let ex = f
+        .send(&Request::get("/orders/7?page=2").header("traceparent", &traceparent()))
+        .expect("runs");
+    let (_, upstream_parent, _) = ex.traceparent().expect("valid");
+
+    f.tick().expect("tick");
+    let calls = f.host.take_http_callouts();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(call.cluster, "otel_collector");
+    let header = |k: &str| {
+        call.headers
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header(":method"), Some("POST"));
+    assert_eq!(header(":path"), Some("/v1/traces"));
+    assert_eq!(header("content-type"), Some("application/x-protobuf"));
+    let request = decode_export(&call.body).expect("OTLP body");
+
+    let rs = &request.resource_spans[0];
+    let resource = rs.resource.as_ref().expect("resource");
+    let res_attr = |k: &str| {
+        resource
+            .attributes
+            .iter()
+            .find(|kv| kv.key == k)
+            .and_then(|kv| kv.value.as_ref())
+            .and_then(|v| v.value.clone())
+    };
+    assert_eq!(
+        res_attr("service.name"),
+        Some(Value::StringValue("orders".into()))
+    );
+    assert_eq!(
+        res_attr("deployment.environment.name"),
+        Some(Value::StringValue("test".into()))
+    );
+    let scope = rs.scope_spans[0].scope.as_ref().expect("scope");
+    assert_eq!(scope.name, "meshtrace-filter");
+    assert!(!scope.version.is_empty());
+
+    let span = &rs.scope_spans[0].spans[0];
+    assert_eq!(hex(&span.trace_id), TRACE);
+    assert_eq!(
+        hex(&span.span_id),
+        upstream_parent,
+        "span id is the upstream parent"
+    );
+    assert_eq!(hex(&span.parent_span_id), PARENT);
+    assert_eq!(span.kind, 2, "SERVER");
+    assert_eq!(span.name, "GET");
+    let start_ns = start
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("epoch")
+        .as_nanos() as u64;
+    assert_eq!(
+        span.start_time_unix_nano, start_ns,
+        "start from the host clock"
+    );
+    assert_eq!(
+        span.end_time_unix_nano - span.start_time_unix_nano,
+        3_000_000,
+        "end from the host clock (fixture advances 3 ms)"
+    );
+    assert_eq!(
+        str_attr(span, "http.request.method").as_deref(),
+        Some("GET")
+    );
+    assert_eq!(str_attr(span, "url.path").as_deref(), Some("/orders/7"));
+    assert_eq!(str_attr(span, "url.scheme").as_deref(), Some("http"));
+    assert_eq!(str_attr(span, "url.query"), None, "url.query is opt-in");
+    assert_eq!(
+        str_attr(span, "server.address").as_deref(),
+        Some("orders.svc")
+    );
+    assert_eq!(int_attr(span, "server.port"), Some(8080));
+    assert_eq!(
+        str_attr(span, "client.address").as_deref(),
+        Some("10.1.2.3")
+    );
+    assert_eq!(
+        str_attr(span, "network.protocol.version").as_deref(),
+        Some("1.1")
+    );
+    assert_eq!(
+        str_attr(span, "user_agent.original").as_deref(),
+        Some("test-client/1.0")
+    );
+    assert_eq!(int_attr(span, "http.response.status_code"), Some(200));
+    assert_eq!(
+        str_attr(span, "envoy.upstream.cluster").as_deref(),
+        Some("orders")
+    );
+    assert_eq!(str_attr(span, "error.type"), None);
+    assert!(
+        span.status.as_ref().is_none_or(|s| s.code == 0),
+        "2xx leaves status unset"
+    );
+    assert_eq!(f.counter("meshtrace.spans_started"), 1);
+}
+
+#[test]
+fn server_status_errors_on_5xx_only() {
+    for (status, error) in [(200, false), (404, false), (503, true)] {
+        let mut f = FilterHarness::new(r#"{"direction":"inbound"}"#).expect("loads");
+        f.send(&Request::get("/").status(status)).expect("runs");
+        let span = one_span(&mut f);
+        let is_error = span.status.as_ref().is_some_and(|s| s.code == 2);
+        assert_eq!(is_error, error, "SERVER {status}");
+        let want = error.then(|| status.to_string());
+        assert_eq!(str_attr(&span, "error.type"), want, "SERVER {status}");
+    }
+}
+
+#[test]
+fn client_span_errors_on_4xx_and_records_url_full() {
+    for (status, error) in [(200, false), (404, true), (502, true)] {
+        let mut f = FilterHarness::new(r#"{"direction":"outbound"}"#).expect("loads");
+        f.send(&Request::get("/items?sig=secret").status(status))
+            .expect("runs");
+        let span = one_span(&mut f);
+        assert_eq!(span.kind, 3, "CLIENT");
+        let is_error = span.status.as_ref().is_some_and(|s| s.code == 2);
+        assert_eq!(is_error, error, "CLIENT {status}");
+        assert_eq!(
+            str_attr(&span, "url.full").as_deref(),
+            Some("http://orders.svc:8080/items?sig=REDACTED")
+        );
+        assert_eq!(str_attr(&span, "client.address"), None);
+    }
+}
+
+#[test]
+fn a_request_without_response_is_an_error_with_error_type() {
+    let mut f = FilterHarness::new(r#"{"direction":"outbound"}"#).expect("loads");
+    // UpstreamRequestTimeout (bit 2)
+    f.send(&Request::get("/slow").no_response(1 << 2))
+        .expect("runs");
+    let span = one_span(&mut f);
+    assert_eq!(span.status.as_ref().map(|s| s.code), Some(2));
+    assert_eq!(
+        str_attr(&span, "error.type").as_deref(),
+        Some("upstream_request_timeout")
+    );
+    assert_eq!(
+        str_attr(&span, "envoy.response_flags").as_deref(),
+        Some("UT")
+    );
+    assert_eq!(int_attr(&span, "http.response.status_code"), None);
+}
+
+#[test]
+fn grpc_export_carries_the_same_span() {
+    let mut f = FilterHarness::new(
+        r#"{"direction":"inbound","collector":{"protocol":"grpc","authority":"collector:4317"}}"#,
+    )
+    .expect("loads");
+    let ex = f
+        .send(&Request::get("/g").header("traceparent", &traceparent()))
+        .expect("runs");
+    f.tick().expect("tick");
+    assert!(f.host.http_callouts().is_empty(), "gRPC only");
+    let calls = f.host.take_grpc_callouts();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(call.cluster, "otel_collector");
+    assert_eq!(call.authority.as_deref(), Some("collector:4317"));
+    assert_eq!(
+        call.service,
+        "opentelemetry.proto.collector.trace.v1.TraceService"
+    );
+    assert_eq!(call.method, "Export");
+    let exported = spans(&[decode_export(&call.message).expect("OTLP message")]);
+    assert_eq!(exported.len(), 1);
+    assert_eq!(hex(&exported[0].trace_id), TRACE);
+    assert_eq!(
+        hex(&exported[0].span_id),
+        ex.traceparent().expect("valid").1
+    );
+    assert_eq!(exported[0].kind, 2);
+
+    f.host
+        .respond_grpc_call(call.token, 0, b"")
+        .expect("respond");
+    assert_eq!(f.counter("meshtrace.spans_exported"), 1);
+
+    f.send(&Request::get("/g2")).expect("runs");
+    f.tick().expect("tick");
+    let call = f.host.take_grpc_callouts().pop().expect("second call");
+    f.host
+        .respond_grpc_call(call.token, 14, b"")
+        .expect("respond UNAVAILABLE");
+    assert_eq!(f.counter("meshtrace.export_failures"), 1);
+    assert_eq!(f.counter("meshtrace.spans_dropped"), 1);
+    assert!(!f.host.vm_failed());
+}
+
+#[test]
+fn a_full_batch_is_flushed_at_once_and_the_rest_on_tick() {
+    let mut f = FilterHarness::new(
+        r#"{"direction":"inbound","batch":{"max_spans":3,"flush_interval_ms":5000}}"#,
+    )
+    .expect("loads");
+    assert_eq!(f.host.tick_period(), Some(Duration::from_secs(5)));
+    f.send(&Request::get("/1")).expect("runs");
+    f.send(&Request::get("/2")).expect("runs");
+    assert_eq!(
+        f.host.tick_period(),
+        Some(Duration::from_secs(5)),
+        "not full yet"
+    );
+    f.send(&Request::get("/3")).expect("runs");
+    assert_eq!(
+        f.host.tick_period(),
+        Some(Duration::from_millis(1)),
+        "a full batch asks for an immediate tick"
+    );
+    f.tick().expect("tick");
+    assert_eq!(
+        f.host.tick_period(),
+        Some(Duration::from_secs(5)),
+        "interval restored"
+    );
+    let first = f.answer_http_exports(200).expect("export");
+    assert_eq!(spans(&first).len(), 3, "size-triggered batch");
+
+    f.send(&Request::get("/4")).expect("runs");
+    assert!(
+        f.host.http_callouts().is_empty(),
+        "a partial batch waits for the tick"
+    );
+    f.tick().expect("tick");
+    let second = f.answer_http_exports(200).expect("export");
+    assert_eq!(spans(&second).len(), 1, "tick-triggered batch");
+    assert_eq!(f.counter("meshtrace.spans_exported"), 4);
+}
+
+#[test]
+fn the_queue_is_bounded_and_drops_are_counted() {
+    let mut f = FilterHarness::new(
+        r#"{"direction":"inbound","batch":{"max_spans":2,"max_queued_spans":4,"max_in_flight":1}}"#,
+    )
+    .expect("loads");
+    for i in 0..10 {
+        f.send(&Request::get(&format!("/{i}")))
+            .expect("requests keep flowing");
+    }
+    assert_eq!(f.counter("meshtrace.spans_started"), 10);
+    assert_eq!(f.counter("meshtrace.spans_dropped"), 6, "4 held, 6 dropped");
+    f.tick().expect("tick");
+    let calls = f.host.take_http_callouts();
+    assert_eq!(calls.len(), 1, "max_in_flight = 1");
+    // Still in flight: new spans are dropped while the bound is reached.
+    f.send(&Request::get("/more")).expect("runs");
+    assert_eq!(f.counter("meshtrace.spans_dropped"), 7);
+    f.host
+        .respond_http_call(calls[0].token, &[(":status", "200")], b"")
+        .expect("respond");
+    assert_eq!(f.counter("meshtrace.spans_exported"), 2);
+    let next = f.host.take_http_callouts();
+    assert_eq!(
+        next.len(),
+        1,
+        "the waiting full batch goes out when a slot frees"
+    );
+    assert_eq!(
+        spans(&[decode_export(&next[0].body).expect("otlp")]).len(),
+        2
+    );
+}
+
+#[test]
+fn failed_exports_are_counted_logged_at_a_bounded_rate_and_never_break_traffic() {
+    let mut f = FilterHarness::new(r#"{"direction":"inbound"}"#).expect("loads");
+    for round in 0..5 {
+        let ex = f.send(&Request::get("/")).expect("requests keep flowing");
+        ex.traceparent().expect("propagation unaffected");
+        f.tick().expect("tick");
+        let calls = f.host.take_http_callouts();
+        assert_eq!(calls.len(), 1, "round {round}");
+        f.host
+            .respond_http_call(calls[0].token, &[(":status", "503")], b"unavailable")
+            .expect("respond");
+    }
+    assert_eq!(f.counter("meshtrace.export_failures"), 5);
+    assert_eq!(f.counter("meshtrace.spans_dropped"), 5);
+    assert_eq!(f.counter("meshtrace.spans_exported"), 0);
+    let warnings = f
+        .host
+        .logs()
+        .iter()
+        .filter(|l| l.message.contains("OTLP export"))
+        .count();
+    assert_eq!(warnings, 1, "five failures within 10 s log one line");
+    assert!(!f.host.vm_failed());
+}
+
+#[test]
+fn an_undefined_collector_cluster_counts_failures_without_a_panic() {
+    let mut f = FilterHarness::new(r#"{"direction":"inbound","collector":{"cluster":"nowhere"}}"#)
+        .expect("loads");
+    f.send(&Request::get("/")).expect("runs");
+    f.tick().expect("tick");
+    assert_eq!(f.counter("meshtrace.export_failures"), 1);
+    assert_eq!(f.counter("meshtrace.spans_dropped"), 1);
+    assert!(!f.host.vm_failed());
+    f.send(&Request::get("/"))
+        .expect("runs")
+        .traceparent()
+        .expect("still propagating");
+}
+
+#[test]
+fn a_connection_failure_to_the_collector_is_a_failed_export() {
+    let mut f = FilterHarness::new(r#"{"direction":"inbound"}"#).expect("loads");
+    f.send(&Request::get("/")).expect("runs");
+    f.tick().expect("tick");
+    let call = f.host.take_http_callouts().pop().expect("call");
+    // Envoy answers a reset/timeout with a response without headers.
+    f.host
+        .respond_http_call(call.token, &[], b"")
+        .expect("respond");
+    assert_eq!(f.counter("meshtrace.export_failures"), 1);
+}
+
+#[test]
+fn bad_configuration_is_rejected_with_the_field_named() {
+    let cases = [
+        (
+            r#"{"direction":"inbound","batch":{"max_spanz":3}}"#,
+            "batch.max_spanz",
+            "unknown field",
+        ),
+        (
+            r#"{"direction":"inbound","sampler":{"ratio":2}}"#,
+            "sampler.ratio",
+            "out of range",
+        ),
+        (r#"{"direction":"upstream"}"#, "direction", "bad enum value"),
+        (
+            r#"{"service_name":"x"}"#,
+            "direction",
+            "missing required field",
+        ),
+        (
+            r#"{"direction":"inbound","collector":{"timeout_ms":"fast"}}"#,
+            "collector.timeout_ms",
+            "wrong type",
+        ),
+        ("{not json", "(root)", "syntax"),
+    ];
+    for (config, field, reason) in cases {
+        let (host, accepted) = FilterHarness::configure(config).expect("loads");
+        assert!(!accepted, "{reason}: must be rejected");
+        assert!(!host.vm_failed(), "{reason}: rejected, not crashed");
+        let named = host.logs().iter().any(|l| {
+            l.message.contains("invalid plugin configuration") && l.message.contains(field)
+        });
+        assert!(
+            named,
+            "{reason}: a log line names {field}: {:?}",
+            host.logs()
+        );
+    }
+}

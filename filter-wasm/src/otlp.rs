@@ -217,9 +217,9 @@ pub struct RequestEncoder {
 impl RequestEncoder {
     /// Encodes the resource (`service.name` first, then `attributes`; a
     /// `service.name` among them is ignored) and the scope.
-    pub fn new<'a>(
+    pub fn new(
         service_name: &str,
-        attributes: &'a [(String, ResourceValue)],
+        attributes: &[(String, ResourceValue)],
         scope_name: &str,
         scope_version: &str,
     ) -> Self {
@@ -297,14 +297,15 @@ mod tests {
     }
 
     fn request(spans: &[SpanRecord]) -> ExportTraceServiceRequest {
-        let mut resource = Vec::new();
-        resource.push((
-            "deployment.environment.name".to_owned(),
-            ResourceValue::String("prod".into()),
-        ));
-        resource.push(("replicas".to_owned(), ResourceValue::Int(-3)));
-        resource.push(("canary".to_owned(), ResourceValue::Bool(true)));
-        resource.push(("weight".to_owned(), ResourceValue::Float(0.25)));
+        let resource = vec![
+            (
+                "deployment.environment.name".to_owned(),
+                ResourceValue::String("prod".into()),
+            ),
+            ("replicas".to_owned(), ResourceValue::Int(-3)),
+            ("canary".to_owned(), ResourceValue::Bool(true)),
+            ("weight".to_owned(), ResourceValue::Float(0.25)),
+        ];
         let enc = RequestEncoder::new("checkout", &resource, "meshtrace-filter", "0.1.0");
         let mut framed = Vec::new();
         for s in spans {

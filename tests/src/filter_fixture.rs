@@ -223,6 +223,23 @@ impl FilterHarness {
         Ok(out)
     }
 
+    /// Ticks, then answers every pending export call, OTLP/HTTP with 200 or
+    /// OTLP/gRPC with OK, and returns the decoded requests of both kinds.
+    pub fn flush_and_collect(&mut self) -> Result<Vec<ExportTraceServiceRequest>> {
+        self.tick()?;
+        let mut out = self.answer_http_exports(200)?;
+        for call in self.host.take_grpc_callouts() {
+            if call.service != "opentelemetry.proto.collector.trace.v1.TraceService"
+                || call.method != "Export"
+            {
+                bail!("unexpected gRPC call {}/{}", call.service, call.method);
+            }
+            out.push(decode_export(&call.message)?);
+            self.host.respond_grpc_call(call.token, 0, b"")?;
+        }
+        Ok(out)
+    }
+
     /// Counter value (0 when never incremented or not defined).
     pub fn counter(&self, name: &str) -> u64 {
         self.host.metric(name).unwrap_or(0)

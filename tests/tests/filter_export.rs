@@ -134,6 +134,86 @@ fn server_span_has_ids_times_attributes_and_resource() {
 }
 
 #[test]
+fn both_kinds_over_both_protocols_carry_ids_times_attributes_and_status() {
+    let cases = [
+        ("inbound", "http/protobuf", 2, 503, true),
+        ("inbound", "grpc", 2, 404, false),
+        ("outbound", "http/protobuf", 3, 404, true),
+        ("outbound", "grpc", 3, 200, false),
+    ];
+    for (direction, protocol, kind, status, error) in cases {
+        let case = format!("{direction} over {protocol}, status {status}");
+        let mut f = FilterHarness::new(&format!(
+            r#"{{"direction":"{direction}","service_name":"svc","collector":{{"protocol":"{protocol}"}}}}"#
+        ))
+        .expect("loads");
+        let start = f
+            .host
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("epoch");
+        let ex = f
+            .send(
+                &Request::get("/p?q=1")
+                    .set(":method", "POST")
+                    .header("traceparent", &traceparent())
+                    .status(status),
+            )
+            .expect("runs");
+        let requests = f.flush_and_collect().expect("export");
+        let exported = spans(&requests);
+        assert_eq!(exported.len(), 1, "{case}");
+        let span = &exported[0];
+        assert_eq!(hex(&span.trace_id), TRACE, "{case}");
+        assert_eq!(
+            hex(&span.span_id),
+            ex.traceparent().expect("valid").1,
+            "{case}"
+        );
+        assert_eq!(hex(&span.parent_span_id), PARENT, "{case}");
+        assert_eq!(span.kind, kind, "{case}");
+        assert_eq!(span.name, "POST", "{case}");
+        assert_eq!(span.start_time_unix_nano, start.as_nanos() as u64, "{case}");
+        assert_eq!(
+            span.end_time_unix_nano - span.start_time_unix_nano,
+            3_000_000,
+            "{case}"
+        );
+        assert_eq!(
+            str_attr(span, "http.request.method").as_deref(),
+            Some("POST"),
+            "{case}"
+        );
+        assert_eq!(str_attr(span, "url.path").as_deref(), Some("/p"), "{case}");
+        assert_eq!(
+            str_attr(span, "server.address").as_deref(),
+            Some("orders.svc"),
+            "{case}"
+        );
+        assert_eq!(
+            int_attr(span, "http.response.status_code"),
+            Some(status),
+            "{case}"
+        );
+        let is_error = span.status.as_ref().is_some_and(|s| s.code == 2);
+        assert_eq!(is_error, error, "{case}");
+        assert_eq!(
+            str_attr(span, "error.type"),
+            error.then(|| status.to_string()),
+            "{case}"
+        );
+        let service = requests[0].resource_spans[0]
+            .resource
+            .as_ref()
+            .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+            .and_then(|kv| kv.value.clone())
+            .and_then(|v| v.value);
+        assert_eq!(service, Some(Value::StringValue("svc".into())), "{case}");
+        assert_eq!(f.counter("meshtrace.spans_exported"), 1, "{case}");
+    }
+}
+
+#[test]
 fn server_status_errors_on_5xx_only() {
     for (status, error) in [(200, false), (404, false), (503, true)] {
         let mut f = FilterHarness::new(r#"{"direction":"inbound"}"#).expect("loads");

@@ -294,3 +294,41 @@ fn unsampled_requests_fetch_only_the_trace_headers() {
         "traceparent + tracestate at most: {calls:?}"
     );
 }
+
+#[test]
+fn garbage_trace_headers_never_fail_the_vm() {
+    // Deterministic pseudo-random bytes (xorshift), biased towards the
+    // characters of real headers so parsing goes deep.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let alphabet = b"0123456789abcdefABCDEF-=,@ *_/\t\x7f\x80\xff";
+    let mut f = inbound(1.0);
+    for i in 0..400 {
+        let len = (next() % 80) as usize;
+        let mut bytes: Vec<u8> = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        if i % 3 == 0 {
+            // Start from a valid header and corrupt one byte.
+            bytes = valid("01").into_bytes();
+            let at = (next() % bytes.len() as u64) as usize;
+            bytes[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+        }
+        let value = String::from_utf8_lossy(&bytes).into_owned();
+        let req = Request::get("/")
+            .header("traceparent", &value)
+            .header("tracestate", &value);
+        let ex = f
+            .send(&req)
+            .unwrap_or_else(|e| panic!("input {value:?}: {e}"));
+        ex.traceparent()
+            .unwrap_or_else(|e| panic!("input {value:?}: upstream must stay valid: {e}"));
+        assert!(!f.host.vm_failed(), "input {value:?} failed the VM");
+    }
+    f.flush_and_collect().expect("export still works");
+}

@@ -4,12 +4,27 @@
 //! call.
 //!
 //! It implements the proxy-wasm ABI 0.2.1 imports with Envoy 1.40's
-//! semantics (status codes, first-value header reads, `request.headers.*`
-//! properties joined with `,`, callouts attached to the root context, the
-//! root's tick period set from any context), WASI preview1 from
-//! `wasmtime-wasi` with stdout/stderr captured, and a virtual clock that
-//! moves only when the test says so. Imports it does not implement trap
-//! when called (shared queues, `proxy_set_buffer_bytes`, gRPC streams).
+//! semantics, so what passes here should pass in the proxy:
+//!
+//! - status codes exactly as Envoy returns them (the SDK panics on others),
+//!   and empty values returned as a null pointer (the SDK reads `None`);
+//! - header reads return the first value; `request`/`response` `headers`
+//!   `<name>` properties join all values with `,`; delivered values lose
+//!   surrounding whitespace, as Envoy's codecs do;
+//! - a stream's header maps are usable only in their own callback (or until
+//!   the guest continues a paused stream) and again in `proxy_on_log`;
+//!   [`PluginHost::finish_stream`] runs `proxy_on_log`, then
+//!   `proxy_on_done` and `proxy_on_delete`, in Envoy's order;
+//! - callouts belong to the root context; an answer with no headers is a
+//!   failed call (no response maps, status `BrokenConnection`);
+//! - the root's tick period is set from any context; ticks fire only when
+//!   the test calls [`PluginHost::tick`].
+//!
+//! WASI preview1 comes from `wasmtime-wasi`, with stdout and stderr
+//! captured and the clocks reading the host's virtual clock, which starts
+//! at 2026-01-01T00:00:00Z and moves only on [`PluginHost::advance`].
+//! Imports the host does not implement (shared queues,
+//! `proxy_set_buffer_bytes`, gRPC streams) trap when called.
 //!
 //! ```no_run
 //! use meshtrace_tests::proxy_wasm_host::{PluginHost, filter_module};
@@ -36,6 +51,7 @@ mod clock;
 mod headers;
 mod host;
 mod imports;
+mod inspect;
 mod memory;
 mod metrics;
 mod module;

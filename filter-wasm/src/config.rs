@@ -275,12 +275,31 @@ impl Config {
         }
     }
 
-    /// The `:authority` used for export calls.
-    pub fn collector_authority(&self) -> &str {
-        self.collector
-            .authority
-            .as_deref()
-            .unwrap_or(&self.collector.cluster)
+    /// The `:authority` used for export calls: `collector.authority`, else
+    /// `host:port` taken from an Istio cluster name
+    /// (`outbound|4318||otel-collector.observability.svc.cluster.local`),
+    /// else the cluster name. A `|` is not valid in a `Host` header, so
+    /// Istio's names are never sent verbatim.
+    pub fn collector_authority(&self) -> String {
+        if let Some(authority) = &self.collector.authority {
+            return authority.clone();
+        }
+        let cluster = &self.collector.cluster;
+        let mut parts = cluster.split('|');
+        match (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) {
+            (Some(_direction), Some(port), Some(_subset), Some(host), None)
+                if !host.is_empty() && port.parse::<u16>().is_ok() =>
+            {
+                format!("{host}:{port}")
+            }
+            _ => cluster.clone(),
+        }
     }
 }
 
@@ -468,6 +487,21 @@ mod tests {
             );
             assert!(e.to_string().contains(field), "{reason}: message {e}");
         }
+    }
+
+    #[test]
+    fn istio_cluster_names_become_a_valid_authority() {
+        let c = Config::from_json(
+            br#"{"direction":"inbound","collector":{"cluster":"outbound|4318||otel-collector.observability.svc.cluster.local"}}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            c.collector_authority(),
+            "otel-collector.observability.svc.cluster.local:4318"
+        );
+        let c = Config::from_json(br#"{"direction":"inbound","collector":{"cluster":"a|b"}}"#)
+            .expect("valid");
+        assert_eq!(c.collector_authority(), "a|b", "not an Istio name: as is");
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl TracingRoot {
                 SCOPE_NAME,
                 SCOPE_VERSION,
             ),
-            collector: Collector::new(&config.collector, config.collector_authority()),
+            collector: Collector::new(&config.collector, &config.collector_authority()),
             flush_interval: Duration::from_millis(u64::from(config.batch.flush_interval_ms)),
             failures: FailureLog::default(),
         }

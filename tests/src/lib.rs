@@ -1,5 +1,20 @@
 //! Test fixtures for meshtrace: a wasmtime proxy-wasm host that runs the real
-//! filter module, and (later) an OTLP receiver and process guards.
+//! filter module, a real OTLP receiver, guards that run Envoy on free ports,
+//! and the small HTTP services and client the end-to-end suites put around
+//! Envoy.
+//!
+//! The servers run on one shared fixture runtime, not on the test's, so a
+//! test may block its own thread (a synchronous Envoy admin call) without
+//! stalling them.
 
+pub mod envoy;
 pub mod filter_fixture;
+pub mod http_client;
+mod http_server;
+pub mod mesh;
+pub mod otlp_receiver;
+pub mod ports;
 pub mod proxy_wasm_host;
+mod runtime;
+pub mod services;
+pub mod tools;

@@ -16,6 +16,7 @@ pub(crate) enum Status {
     BadArgument = 2,
     ParseFailure = 4,
     InvalidMemoryAccess = 6,
+    Empty = 7,
     CasMismatch = 8,
     BrokenConnection = 11,
 }

@@ -265,30 +265,80 @@ impl PluginHost {
         result.map(drop)
     }
 
-    /// Fires the root context's tick (`proxy_on_tick`). Fails if no tick
-    /// period is set: Envoy would never tick then.
+    /// Fires the root context's tick (`proxy_on_tick`) now, as if its
+    /// timer expired: the timer re-arms one period from now. Fails if no
+    /// tick period is set: Envoy would never tick then.
     pub fn tick(&mut self) -> Result<()> {
         if self.tick_period().is_none() {
             bail!("tick() without a tick period: Envoy never calls proxy_on_tick then");
         }
+        self.fire_tick()
+    }
+
+    fn fire_tick(&mut self) -> Result<()> {
+        let state = self.store.data_mut();
+        let now = state.clock.monotonic_nanos();
+        state.tick_timer.fired(now);
         self.call::<u32, ()>(ROOT_CONTEXT_ID, "proxy_on_tick", ROOT_CONTEXT_ID)?;
         Ok(())
     }
 
     /// The root context's tick period, `None` if never set or set to 0.
     pub fn tick_period(&self) -> Option<Duration> {
-        let ms = self.store.data().tick_period_ms;
-        (ms > 0).then(|| Duration::from_millis(ms.into()))
+        self.store.data().tick_timer.period()
     }
 
-    /// Moves the host clock forward (ticks are never fired by this).
+    /// Moves the host clock forward without firing ticks (use
+    /// [`tick`](Self::tick) or [`advance_with_ticks`](Self::advance_with_ticks)).
     pub fn advance(&mut self, d: Duration) {
         self.store.data().clock.advance(d);
     }
 
-    /// The host clock (starts at 2026-01-01T00:00:00Z).
+    /// Moves the host clock forward by `d`, stopping at each moment the
+    /// root's tick timer expires to fire `proxy_on_tick`, like Envoy's
+    /// dispatcher would; returns how many ticks fired. A tick re-arms the
+    /// timer with the period current then, so a period the guest changes
+    /// applies after the pending tick (proxy-wasm-cpp-host's
+    /// `setTickPeriod`).
+    pub fn advance_with_ticks(&mut self, d: Duration) -> Result<u32> {
+        let clock = self.store.data().clock.clone();
+        let end = clock
+            .monotonic_nanos()
+            .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let mut ticks = 0;
+        loop {
+            let next = self.store.data().tick_timer.next().filter(|at| *at <= end);
+            let Some(at) = next else { break };
+            clock.advance(Duration::from_nanos(
+                at.saturating_sub(clock.monotonic_nanos()),
+            ));
+            self.fire_tick()?;
+            ticks += 1;
+        }
+        clock.advance(Duration::from_nanos(
+            end.saturating_sub(clock.monotonic_nanos()),
+        ));
+        Ok(ticks)
+    }
+
+    /// How long until the root's tick timer expires, `None` when it is not
+    /// running.
+    pub fn next_tick_in(&self) -> Option<Duration> {
+        let state = self.store.data();
+        let now = state.clock.monotonic_nanos();
+        let at = state.tick_timer.next()?;
+        Some(Duration::from_nanos(at.saturating_sub(now)))
+    }
+
+    /// The host's wall clock (starts at 2026-01-01T00:00:00Z).
     pub fn now(&self) -> SystemTime {
         self.store.data().clock.now()
+    }
+
+    /// Steps the wall clock to `t` (either way), as an NTP step would;
+    /// monotonic time and the tick timer do not move.
+    pub fn set_time(&mut self, t: SystemTime) {
+        self.store.data().clock.set_wall(t);
     }
 
     /// Answers an HTTP callout: `proxy_on_http_call_response(root, token,

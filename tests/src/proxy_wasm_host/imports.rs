@@ -45,6 +45,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     add_logging_and_time(linker)?;
     add_buffers_and_headers(linker)?;
     add_properties_and_shared_data(linker)?;
+    add_shared_queues(linker)?;
     add_stream_control(linker)?;
     add_callouts(linker)?;
     add_contexts(linker)?;
@@ -88,7 +89,9 @@ fn add_logging_and_time(linker: &mut Linker<HostState>) -> wasmtime::Result<()> 
             // Envoy: `setTickPeriod(root_context_id_ ? root_context_id_ : id_)`,
             // the root's period whichever context asks.
             hostcall(&mut c, "proxy_set_tick_period_milliseconds", |c| {
-                c.data_mut().tick_period_ms = period;
+                let state = c.data_mut();
+                let now = state.clock.monotonic_nanos();
+                state.tick_timer.set_period(period, now);
                 Ok(())
             })
         },
@@ -254,6 +257,53 @@ fn add_properties_and_shared_data(linker: &mut Linker<HostState>) -> wasmtime::R
                 let key = memory::read(c, key_ptr, key_len)?;
                 let value = memory::read(c, value_ptr, value_len)?;
                 Ok(c.data_mut().shared_data.set(key, value, cas)?)
+            })
+        },
+    )?;
+    Ok(())
+}
+
+fn add_shared_queues(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        "env",
+        "proxy_register_shared_queue",
+        |mut c: C<'_>, name_ptr: u32, name_len: u32, ret: u32| {
+            hostcall(&mut c, "proxy_register_shared_queue", |c| {
+                let name = memory::read_string(c, name_ptr, name_len)?;
+                let token = c.data_mut().shared_queues.register(&name);
+                Ok(memory::write_u32(c, ret, token)?)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_resolve_shared_queue",
+        |mut c: C<'_>, vm_id_ptr: u32, vm_id_len: u32, name_ptr: u32, name_len: u32, ret: u32| {
+            hostcall(&mut c, "proxy_resolve_shared_queue", |c| {
+                let vm_id = memory::read_string(c, vm_id_ptr, vm_id_len)?;
+                let name = memory::read_string(c, name_ptr, name_len)?;
+                let token = c.data().shared_queues.resolve(&vm_id, &name)?;
+                Ok(memory::write_u32(c, ret, token)?)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_enqueue_shared_queue",
+        |mut c: C<'_>, token: u32, value_ptr: u32, value_len: u32| {
+            hostcall(&mut c, "proxy_enqueue_shared_queue", |c| {
+                let value = memory::read(c, value_ptr, value_len)?;
+                Ok(c.data_mut().shared_queues.enqueue(token, value)?)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_dequeue_shared_queue",
+        |mut c: C<'_>, token: u32, ptr_ptr: u32, size_ptr: u32| {
+            hostcall(&mut c, "proxy_dequeue_shared_queue", |c| {
+                let value = c.data_mut().shared_queues.dequeue(token)?;
+                memory::return_bytes(c, &value, ptr_ptr, size_ptr)
             })
         },
     )?;

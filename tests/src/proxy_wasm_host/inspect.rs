@@ -20,6 +20,17 @@ impl PluginHost {
         self.stream_map(s, |st| st.response_headers.as_ref())
     }
 
+    /// Every value of request header `name` (any case), in order, as the
+    /// filter left them.
+    pub fn request_header_values(&self, s: StreamId, name: &str) -> Vec<String> {
+        values(self.request_headers(s), name)
+    }
+
+    /// Every value of response header `name` (any case), in order.
+    pub fn response_header_values(&self, s: StreamId, name: &str) -> Vec<String> {
+        values(self.response_headers(s), name)
+    }
+
     fn stream_map(
         &self,
         s: StreamId,
@@ -109,6 +120,12 @@ impl PluginHost {
             .map(|(v, _)| v)
     }
 
+    /// What is queued in shared queue `name`, oldest first; `None` if the
+    /// guest never registered it.
+    pub fn shared_queue(&self, name: &str) -> Option<Vec<Vec<u8>>> {
+        self.store.data().shared_queues.contents(name)
+    }
+
     /// True once the guest trapped.
     pub fn vm_failed(&self) -> bool {
         self.failure.is_some()
@@ -118,4 +135,13 @@ impl PluginHost {
     pub fn failure(&self) -> Option<&str> {
         self.failure.as_deref()
     }
+}
+
+fn values(pairs: Vec<(String, String)>, name: &str) -> Vec<String> {
+    let name = name.to_ascii_lowercase();
+    pairs
+        .into_iter()
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .collect()
 }

@@ -17,14 +17,21 @@
 //!   `proxy_on_done` and `proxy_on_delete`, in Envoy's order;
 //! - callouts belong to the root context; an answer with no headers is a
 //!   failed call (no response maps, status `BrokenConnection`);
-//! - the root's tick period is set from any context; ticks fire only when
-//!   the test calls [`PluginHost::tick`].
+//! - the root's tick period is set from any context and runs a timer like
+//!   proxy-wasm-cpp-host's (a new period applies after the pending tick);
+//!   ticks fire only when the test calls [`PluginHost::tick`] or
+//!   [`PluginHost::advance_with_ticks`];
+//! - shared data and shared queues live in the host (one VM, id `""`);
+//!   enqueueing does not deliver `proxy_on_queue_ready`.
 //!
 //! WASI preview1 comes from `wasmtime-wasi`, with stdout and stderr
-//! captured and the clocks reading the host's virtual clock, which starts
-//! at 2026-01-01T00:00:00Z and moves only on [`PluginHost::advance`].
-//! Imports the host does not implement (shared queues,
-//! `proxy_set_buffer_bytes`, gRPC streams) trap when called.
+//! captured and the clocks reading the host's virtual clocks: wall time
+//! starts at 2026-01-01T00:00:00Z, and both move only on
+//! [`PluginHost::advance`] / [`PluginHost::advance_with_ticks`]
+//! ([`PluginHost::set_time`] steps the wall clock alone). Imports the host
+//! does not implement (`proxy_set_buffer_bytes`, gRPC streams) trap when
+//! called; bodies and trailers are never delivered, so body buffers read
+//! empty.
 //!
 //! ```no_run
 //! use meshtrace_tests::proxy_wasm_host::{PluginHost, filter_module};
@@ -56,6 +63,7 @@ mod memory;
 mod metrics;
 mod module;
 mod records;
+mod shared;
 mod state;
 
 #[cfg(test)]

@@ -7,11 +7,12 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 
 use super::abi::{BufferType, LogLevel, MapType, Status};
 use super::callouts::Callouts;
-use super::clock::VirtualClock;
+use super::clock::{TickTimer, VirtualClock};
 use super::headers::HeaderMap;
 use super::memory::GuestMemory;
 use super::metrics::Metrics;
 use super::records::{HostCall, LocalResponse, LogEntry, StreamControl};
+use super::shared::{SharedData, SharedQueues};
 
 /// One HTTP stream context.
 ///
@@ -43,35 +44,6 @@ pub(crate) struct HttpCallResponse {
     pub(crate) body: Vec<u8>,
 }
 
-/// Shared data (`proxy_{get,set}_shared_data`) with compare-and-swap.
-#[derive(Debug, Default)]
-pub(crate) struct SharedData {
-    entries: HashMap<Vec<u8>, (Vec<u8>, u32)>,
-    next_cas: u32,
-}
-
-// === impl SharedData ===
-
-impl SharedData {
-    pub(crate) fn get(&self, key: &[u8]) -> Result<(Vec<u8>, u32), Status> {
-        self.entries.get(key).cloned().ok_or(Status::NotFound)
-    }
-
-    /// A non-zero `cas` must match the current one (a missing key accepts
-    /// any).
-    pub(crate) fn set(&mut self, key: Vec<u8>, value: Vec<u8>, cas: u32) -> Result<(), Status> {
-        if let Some((_, current)) = self.entries.get(&key)
-            && cas != 0
-            && cas != *current
-        {
-            return Err(Status::CasMismatch);
-        }
-        self.next_cas = self.next_cas.wrapping_add(1).max(1);
-        self.entries.insert(key, (value, self.next_cas));
-        Ok(())
-    }
-}
-
 /// Data of the wasmtime store.
 pub(crate) struct HostState {
     pub(crate) wasi: WasiP1Ctx,
@@ -98,13 +70,14 @@ pub(crate) struct HostState {
     pub(crate) callouts: Callouts,
     pub(crate) metrics: Metrics,
     pub(crate) shared_data: SharedData,
+    pub(crate) shared_queues: SharedQueues,
     pub(crate) logs: Vec<LogEntry>,
     pub(crate) log_level: LogLevel,
     pub(crate) host_calls: Vec<HostCall>,
     pub(crate) local_responses: Vec<LocalResponse>,
     pub(crate) stream_controls: Vec<StreamControl>,
-    /// The root context's tick period; 0 means none.
-    pub(crate) tick_period_ms: u32,
+    /// The root context's tick timer.
+    pub(crate) tick_timer: TickTimer,
     pub(crate) clock: VirtualClock,
 }
 
@@ -129,12 +102,13 @@ impl HostState {
             callouts: Callouts::default(),
             metrics: Metrics::default(),
             shared_data: SharedData::default(),
+            shared_queues: SharedQueues::default(),
             logs: Vec::new(),
             log_level: LogLevel::Trace,
             host_calls: Vec::new(),
             local_responses: Vec::new(),
             stream_controls: Vec::new(),
-            tick_period_ms: 0,
+            tick_timer: TickTimer::default(),
             clock,
         }
     }

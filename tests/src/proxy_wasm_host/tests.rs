@@ -283,6 +283,76 @@ fn the_clock_moves_only_when_told() {
 }
 
 #[test]
+fn set_time_steps_the_wall_clock_the_guest_reads() {
+    let mut host = PluginHost::new(guest()).expect("instantiates");
+    let t = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+    host.set_time(t);
+    assert_eq!(host.now(), t);
+    assert!(host.configure(b"x").expect("configures"));
+    assert_eq!(host.metric("now_s"), Some(2_000_000_000));
+}
+
+#[test]
+fn advance_with_ticks_fires_each_tick_as_it_comes_due() {
+    let mut host = host();
+    assert_eq!(host.tick_period(), Some(Duration::from_millis(250)));
+    assert_eq!(host.next_tick_in(), Some(Duration::from_millis(250)));
+    let start = host.now();
+    let fired = host
+        .advance_with_ticks(Duration::from_millis(600))
+        .expect("ticks");
+    assert_eq!(fired, 2, "at 250 and 500 ms");
+    assert_eq!(host.metric("ticks"), Some(2));
+    assert_eq!(host.now(), start + Duration::from_millis(600));
+    assert_eq!(host.next_tick_in(), Some(Duration::from_millis(150)));
+
+    // A stream sets 500 ms: the pending tick (at 750 ms) keeps its time,
+    // the next one is 500 ms after it.
+    let s = host.create_http_stream().expect("stream");
+    host.on_request_headers(s, &[], true).expect("runs");
+    assert_eq!(host.next_tick_in(), Some(Duration::from_millis(150)));
+    let fired = host
+        .advance_with_ticks(Duration::from_millis(600))
+        .expect("ticks");
+    assert_eq!(fired, 1, "at 750 ms; the next is at 1250 ms");
+    assert_eq!(host.next_tick_in(), Some(Duration::from_millis(50)));
+
+    host.tick().expect("a manual tick re-arms the timer");
+    assert_eq!(host.next_tick_in(), Some(Duration::from_millis(500)));
+    assert_eq!(host.metric("ticks"), Some(4));
+}
+
+#[test]
+fn shared_queues_keep_what_the_guest_enqueued() {
+    let mut host = host();
+    assert_eq!(host.shared_queue("q"), None, "not registered yet");
+    host.tick().expect("tick");
+    host.tick().expect("tick");
+    assert_eq!(
+        host.shared_queue("q"),
+        Some(vec![b"M".to_vec(), b"M".to_vec()])
+    );
+}
+
+#[test]
+fn header_values_lists_every_value_of_a_name() {
+    let mut host = host();
+    let s = host.create_http_stream().expect("stream");
+    host.on_request_headers(s, &[("x-a", "1"), ("x-c", "c"), ("X-A", "2")], true)
+        .expect("runs");
+    assert_eq!(host.request_header_values(s, "X-A"), ["1", "2"]);
+    assert_eq!(
+        host.request_header_values(s, "x-b"),
+        ["new"],
+        "set by the guest"
+    );
+    assert!(host.request_header_values(s, "x-none").is_empty());
+    host.on_response_headers(s, &[(":status", "200")], true)
+        .expect("runs");
+    assert_eq!(host.response_header_values(s, ":status"), ["200"]);
+}
+
+#[test]
 fn modules_without_a_proxy_wasm_abi_version_are_rejected() {
     let error = WasmModule::from_wat_or_bytes("(module)")
         .err()

@@ -15,12 +15,14 @@
   (import "env" "proxy_define_metric" (func $define_metric (param i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_record_metric" (func $record_metric (param i32 i64) (result i32)))
   (import "env" "proxy_increment_metric" (func $increment_metric (param i32 i64) (result i32)))
+  (import "env" "proxy_register_shared_queue" (func $register_queue (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_enqueue_shared_queue" (func $enqueue (param i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
 
   (memory (export "memory") 2)
 
   ;; Scratch: 0x100 returned pointer, 0x104 returned size, 0x108 token,
-  ;; 0x10c metric id, 0x110 time (u64), 0x118 status code.
+  ;; 0x10c metric id, 0x110 time (u64), 0x118 status code, 0x11c queue id.
   (data (i32.const 0x200) "x-b")
   (data (i32.const 0x208) "new")
   (data (i32.const 0x210) "x-a")
@@ -50,6 +52,7 @@
   (data (i32.const 0x358) "late_read")
   (data (i32.const 0x368) "log_read")
   (data (i32.const 0x378) "done_after_log")
+  (data (i32.const 0x388) "q")
   (data (i32.const 0x410) "guest panicked: boom\n")
 
   (global $heap (mut i32) (i32.const 0x10000))
@@ -143,9 +146,12 @@
 
   (func (export "proxy_on_delete") (param i32))
 
-  ;; Counts ticks and sends a unary gRPC call to "known".
+  ;; Counts ticks, queues "M" on shared queue "q", and sends a unary gRPC
+  ;; call to "known".
   (func (export "proxy_on_tick") (param $ctx i32)
     (drop (call $increment_metric (call $metric (i32.const 0) (i32.const 0x2d0) (i32.const 5)) (i64.const 1)))
+    (drop (call $register_queue (i32.const 0x388) (i32.const 1) (i32.const 0x11c)))
+    (drop (call $enqueue (i32.load (i32.const 0x11c)) (i32.const 0x344) (i32.const 1)))
     (drop (call $grpc_call (i32.const 0x248) (i32.const 5) (i32.const 0x340) (i32.const 3)
       (i32.const 0x344) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0x2a0) (i32.const 4)
       (i32.const 0) (i32.const 0x108))))

@@ -1,0 +1,261 @@
+//! The shipped Envoy configs (`envoy/gateway.yaml`, `envoy/sidecar.yaml`)
+//! rendered onto free loopback ports, with the filter module built by
+//! `cargo xtask build-filter`, and the topology the end-to-end suites drive:
+//!
+//! ```text
+//! client → gateway (ext_authz → identity) → A inbound → app A
+//!        → A outbound → B inbound → app B
+//! ```
+
+use anyhow::{Context as _, Result};
+
+use crate::envoy::{EnvoyOptions, EnvoyProcess, config_template, render};
+use crate::otlp_receiver::OtlpReceiver;
+use crate::ports::free_port;
+use crate::services::{IdentityService, Next, RecordingApp};
+use crate::tools::filter_wasm;
+
+/// The filter configuration the shipped configs carry, as rendered text.
+const SHIPPED_COLLECTOR: &str =
+    r#""collector":{"cluster":"otel_collector","protocol":"http/protobuf"}"#;
+
+/// How the suites vary the shipped filter configuration.
+#[derive(Debug, Clone)]
+pub struct FilterTweaks {
+    /// Replaces the shipped `"collector":{...}` member.
+    pub collector: String,
+    /// Members inserted after `"direction":"..."`, each followed by `,`,
+    /// e.g. `"sampler":{"ratio":0},`.
+    pub extra: String,
+}
+
+// === impl FilterTweaks ===
+
+impl FilterTweaks {
+    /// The shipped configuration, exporting over OTLP/HTTP.
+    pub fn http() -> Self {
+        Self {
+            collector: SHIPPED_COLLECTOR.to_owned(),
+            extra: String::new(),
+        }
+    }
+
+    /// Exporting over OTLP/gRPC to the `otel_collector_grpc` cluster.
+    pub fn grpc() -> Self {
+        Self {
+            collector: r#""collector":{"cluster":"otel_collector_grpc","protocol":"grpc"}"#
+                .to_owned(),
+            extra: String::new(),
+        }
+    }
+
+    /// Adds members after `direction` (each with a trailing comma).
+    pub fn with_extra(mut self, members: &str) -> Self {
+        self.extra.push_str(members);
+        self
+    }
+
+    /// Replaces the collector member.
+    pub fn with_collector(mut self, member: &str) -> Self {
+        self.collector = member.to_owned();
+        self
+    }
+
+    fn replacements(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (SHIPPED_COLLECTOR, self.collector.clone()),
+            (
+                r#""direction":"inbound","#,
+                format!(r#""direction":"inbound",{}"#, self.extra),
+            ),
+        ]
+    }
+}
+
+/// Ports of one sidecar.
+#[derive(Debug, Clone, Copy)]
+pub struct SidecarPorts {
+    /// Inbound listener.
+    pub inbound: u16,
+    /// Outbound listener.
+    pub outbound: u16,
+    /// The local app.
+    pub app: u16,
+    /// Where the outbound listener sends.
+    pub upstream: u16,
+}
+
+/// Renders `envoy/sidecar.yaml` for `service` on these ports. `extra`
+/// replacements are applied last (e.g. to remove the collector endpoint).
+pub fn render_sidecar(
+    service: &str,
+    ports: SidecarPorts,
+    receiver: &OtlpReceiver,
+    tweaks: &FilterTweaks,
+    extra: &[(&str, String)],
+) -> Result<String> {
+    let mut replacements = common_replacements(receiver, "9901");
+    replacements.extend([
+        (
+            "address: 0.0.0.0, port_value: 15006 }",
+            format!("address: 127.0.0.1, port_value: {} }}", ports.inbound),
+        ),
+        (
+            "port_value: 15001 }",
+            format!("port_value: {} }}", ports.outbound),
+        ),
+        (
+            "port_value: 8080 }",
+            format!("port_value: {} }}", ports.app),
+        ),
+        (
+            "port_value: 15106 }",
+            format!("port_value: {} }}", ports.upstream),
+        ),
+        (
+            r#""service_name":"app""#,
+            format!(r#""service_name":"{service}""#),
+        ),
+    ]);
+    let mut direction_out = tweaks.replacements();
+    direction_out.push((
+        r#""direction":"outbound","#,
+        format!(r#""direction":"outbound",{}"#, tweaks.extra),
+    ));
+    replacements.extend(direction_out);
+    replacements.extend(extra.iter().cloned());
+    render(&config_template("sidecar.yaml")?, &replacements)
+}
+
+/// Renders `envoy/gateway.yaml`: edge listener, identity service, backend.
+pub fn render_gateway(
+    edge: u16,
+    identity: u16,
+    backend: u16,
+    receiver: &OtlpReceiver,
+    tweaks: &FilterTweaks,
+) -> Result<String> {
+    let mut replacements = common_replacements(receiver, "9902");
+    replacements.extend([
+        (
+            "address: 0.0.0.0, port_value: 10000 }",
+            format!("address: 127.0.0.1, port_value: {edge} }}"),
+        ),
+        ("port_value: 8181 }", format!("port_value: {identity} }}")),
+        ("port_value: 15006 }", format!("port_value: {backend} }}")),
+    ]);
+    replacements.extend(tweaks.replacements());
+    render(&config_template("gateway.yaml")?, &replacements)
+}
+
+fn common_replacements(receiver: &OtlpReceiver, admin: &str) -> Vec<(&'static str, String)> {
+    let wasm = filter_wasm().display().to_string();
+    let admin_from: &'static str = if admin == "9901" {
+        "port_value: 9901 }"
+    } else {
+        "port_value: 9902 }"
+    };
+    vec![
+        (admin_from, "port_value: 0 }".to_owned()),
+        ("/etc/envoy/meshtrace_filter.wasm", wasm),
+        (
+            "port_value: 4318 }",
+            format!("port_value: {} }}", receiver.http_port()),
+        ),
+        (
+            "port_value: 4317 }",
+            format!("port_value: {} }}", receiver.grpc_port()),
+        ),
+    ]
+}
+
+/// The whole topology, stopped on drop.
+pub struct Mesh {
+    /// The OTLP receiver every proxy exports to.
+    pub receiver: OtlpReceiver,
+    /// The ext_authz identity service.
+    pub identity: IdentityService,
+    /// Service A (calls B through its outbound listener).
+    pub app_a: RecordingApp,
+    /// Service B (a leaf).
+    pub app_b: RecordingApp,
+    /// The edge gateway.
+    pub gateway: EnvoyProcess,
+    /// A's sidecar.
+    pub sidecar_a: EnvoyProcess,
+    /// B's sidecar.
+    pub sidecar_b: EnvoyProcess,
+    /// The gateway's edge listener port.
+    pub edge_port: u16,
+}
+
+// === impl Mesh ===
+
+impl Mesh {
+    /// Starts the receiver, services and the three Envoys.
+    pub async fn start(tweaks: &FilterTweaks) -> Result<Self> {
+        let receiver = OtlpReceiver::start().await;
+        let identity = IdentityService::start().await;
+        let (a_in, a_out, b_in, b_out, edge) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
+        let app_b = RecordingApp::start("service-b", None).await;
+        let app_a = RecordingApp::start(
+            "service-a",
+            Some(Next::local(a_out).with_authority("service-b")),
+        )
+        .await;
+        let opts = EnvoyOptions::default();
+        let sidecar_b = EnvoyProcess::start(
+            &render_sidecar(
+                "service-b",
+                SidecarPorts {
+                    inbound: b_in,
+                    outbound: b_out,
+                    app: app_b.port(),
+                    upstream: free_port(),
+                },
+                &receiver,
+                tweaks,
+                &[],
+            )?,
+            opts.clone(),
+        )
+        .context("sidecar B")?;
+        let sidecar_a = EnvoyProcess::start(
+            &render_sidecar(
+                "service-a",
+                SidecarPorts {
+                    inbound: a_in,
+                    outbound: a_out,
+                    app: app_a.port(),
+                    upstream: b_in,
+                },
+                &receiver,
+                tweaks,
+                &[],
+            )?,
+            opts.clone(),
+        )
+        .context("sidecar A")?;
+        let gateway = EnvoyProcess::start(
+            &render_gateway(edge, identity.port(), a_in, &receiver, tweaks)?,
+            opts,
+        )
+        .context("gateway")?;
+        Ok(Self {
+            receiver,
+            identity,
+            app_a,
+            app_b,
+            gateway,
+            sidecar_a,
+            sidecar_b,
+            edge_port: edge,
+        })
+    }
+}

@@ -1,0 +1,311 @@
+//! The filter in a real Envoy 1.40: one trace through gateway, identity hop
+//! and sidecars, both export protocols, incoming context, sampling, bad
+//! configuration, and the shipped configs validated.
+//!
+//! Needs the Envoy binary and the filter module from `cargo xtask setup` /
+//! `cargo xtask build-filter`; the fixtures panic with that instruction when
+//! either is missing.
+
+use std::time::Duration;
+
+use meshtrace_tests::envoy::{EnvoyOptions, EnvoyProcess, config_template, render, validate_yaml};
+use meshtrace_tests::http_client::http_get;
+use meshtrace_tests::mesh::{FilterTweaks, Mesh, render_gateway};
+use meshtrace_tests::otlp_receiver::{OtlpReceiver, ReceivedSpan};
+use meshtrace_tests::ports::free_port;
+use meshtrace_tests::services::ReceivedRequest;
+use meshtrace_tests::tools::filter_wasm;
+use tokio::sync::Mutex;
+
+/// Meshes of three Envoys run one at a time on a 2-core machine.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT: &str = "00f067aa0ba902b7";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// `(trace id, parent id, flags)` of a request's single `traceparent`.
+fn traceparent(req: &ReceivedRequest) -> (String, String, String) {
+    let all = req.header_all("traceparent");
+    assert_eq!(all.len(), 1, "exactly one traceparent: {all:?}");
+    let parts: Vec<&str> = all[0].split('-').collect();
+    assert_eq!(parts.len(), 4, "malformed traceparent {}", all[0]);
+    assert_eq!(parts[0], "00");
+    assert!(parts[1].len() == 32 && parts[2].len() == 16 && parts[3].len() == 2);
+    (parts[1].into(), parts[2].into(), parts[3].into())
+}
+
+fn find<'a>(spans: &'a [ReceivedSpan], service: &str, kind: i32) -> &'a ReceivedSpan {
+    spans
+        .iter()
+        .find(|s| s.service_name == service && s.span.kind == kind)
+        .unwrap_or_else(|| {
+            let seen: Vec<_> = spans
+                .iter()
+                .map(|s| (s.service_name.clone(), s.span.kind))
+                .collect();
+            panic!("no {service} span of kind {kind}; got {seen:?}")
+        })
+}
+
+const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
+
+async fn one_trace_through_the_mesh(tweaks: FilterTweaks) {
+    let _serial = SERIAL.lock().await;
+    let mesh = Mesh::start(&tweaks).await.expect("mesh starts");
+    let resp = http_get(
+        mesh.edge_port,
+        "/orders/7",
+        &[("authorization", "Bearer t")],
+    )
+    .await
+    .expect("request through the gateway");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+
+    let spans = mesh.receiver.wait_for_spans(4, WAIT).await;
+    assert_eq!(spans.len(), 4, "gateway, A-in, A-out, B-in: {spans:#?}");
+    let gateway = find(&spans, "gateway", SERVER);
+    let a_in = find(&spans, "service-a", SERVER);
+    let a_out = find(&spans, "service-a", CLIENT);
+    let b_in = find(&spans, "service-b", SERVER);
+    let trace = gateway.trace_id();
+    for s in [a_in, a_out, b_in] {
+        assert_eq!(s.trace_id(), trace, "one trace id across the mesh");
+    }
+    assert!(
+        gateway.parent_span_id().is_empty(),
+        "the gateway starts the trace"
+    );
+    assert_eq!(a_in.parent_span_id(), gateway.span_id());
+    assert_eq!(a_out.parent_span_id(), a_in.span_id());
+    assert_eq!(b_in.parent_span_id(), a_out.span_id());
+
+    // The identity hop carries the gateway span as parent.
+    let checks = mesh.identity.received();
+    assert_eq!(checks.len(), 1);
+    let (t, p, flags) = traceparent(&checks[0]);
+    assert_eq!(
+        (t.as_str(), p.as_str()),
+        (trace.as_str(), gateway.span_id().as_str())
+    );
+    assert_eq!(flags, "03", "new root: sampled + random");
+    // Each app sees its proxy's span as parent.
+    let (t, p, _) = traceparent(&mesh.app_a.received()[0]);
+    assert_eq!((t, p), (trace.clone(), a_in.span_id()));
+    let (t, p, _) = traceparent(&mesh.app_b.received()[0]);
+    assert_eq!((t, p), (trace.clone(), b_in.span_id()));
+
+    // Attributes and status as the filter specifies.
+    for s in [gateway, a_in, a_out, b_in] {
+        assert_eq!(s.span.name, "GET");
+        assert_eq!(s.str_attr("http.request.method").as_deref(), Some("GET"));
+        assert_eq!(s.str_attr("url.path").as_deref(), Some("/orders/7"));
+        assert_eq!(s.int_attr("http.response.status_code"), Some(200));
+        assert!(s.span.status.as_ref().is_none_or(|st| st.code == 0));
+        assert!(s.span.end_time_unix_nano >= s.span.start_time_unix_nano);
+        assert_eq!(s.scope_name, "meshtrace-filter");
+    }
+    assert_eq!(
+        a_out.str_attr("server.address").as_deref(),
+        Some("service-b")
+    );
+    assert_eq!(
+        a_out.str_attr("url.full").as_deref(),
+        Some("http://service-b/orders/7")
+    );
+    assert_eq!(
+        gateway.str_attr("client.address").as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(
+        a_in.str_attr("envoy.upstream.cluster").as_deref(),
+        Some("local_app")
+    );
+    assert!(
+        gateway
+            .str_attr("http.request.header.x-request-id")
+            .is_none()
+    );
+    assert!(
+        gateway.attr("http.request.header.x-request-id").is_some(),
+        "x-request-id recorded (string array)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_through_the_mesh_over_otlp_http() {
+    one_trace_through_the_mesh(FilterTweaks::http()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_through_the_mesh_over_otlp_grpc() {
+    one_trace_through_the_mesh(FilterTweaks::grpc()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_context_is_continued_or_restarted() {
+    let _serial = SERIAL.lock().await;
+    let mesh = Mesh::start(&FilterTweaks::http())
+        .await
+        .expect("mesh starts");
+
+    let valid = format!("00-{TRACE}-{PARENT}-01");
+    let resp = http_get(mesh.edge_port, "/v", &[("traceparent", valid.as_str())])
+        .await
+        .expect("request");
+    assert_eq!(resp.status, 200);
+    let spans = mesh.receiver.wait_for_spans(4, WAIT).await;
+    let gateway = find(&spans, "gateway", SERVER);
+    assert_eq!(
+        gateway.trace_id(),
+        TRACE,
+        "a valid sampled parent is continued"
+    );
+    assert_eq!(gateway.parent_span_id(), PARENT);
+    assert_eq!(traceparent(&mesh.app_b.received()[0]).0, TRACE);
+
+    let invalid = [
+        (format!("ff-{TRACE}-{PARENT}-01"), "version ff"),
+        (
+            format!("00-{}-{PARENT}-01", TRACE.to_uppercase()),
+            "uppercase",
+        ),
+        (
+            format!("00-{}-{PARENT}-01", "0".repeat(32)),
+            "zero trace id",
+        ),
+        (
+            format!("00-{TRACE}-{}-01", "0".repeat(16)),
+            "zero parent id",
+        ),
+        (format!("00-{TRACE}-{PARENT}-01-x"), "trailing data"),
+        (format!("00-{TRACE}-{PARENT}"), "too short"),
+        (format!("00-{TRACE}g-{PARENT}-01"), "non-hex"),
+    ];
+    for (header, reason) in &invalid {
+        mesh.app_b.clear();
+        let resp = http_get(
+            mesh.edge_port,
+            "/i",
+            &[("traceparent", header.as_str()), ("tracestate", "v=1")],
+        )
+        .await
+        .expect("request");
+        assert_eq!(resp.status, 200, "{reason}: the request still succeeds");
+        let got = &mesh.app_b.received()[0];
+        let (trace, _, flags) = traceparent(got);
+        assert_ne!(trace, TRACE, "{reason}: a fresh trace");
+        assert_eq!(flags, "03", "{reason}");
+        assert!(
+            got.header("tracestate").is_none(),
+            "{reason}: tracestate dropped"
+        );
+    }
+    // Two traceparent headers are invalid too.
+    mesh.app_b.clear();
+    let resp = http_get(
+        mesh.edge_port,
+        "/two",
+        &[
+            ("traceparent", valid.as_str()),
+            ("traceparent", valid.as_str()),
+        ],
+    )
+    .await
+    .expect("request");
+    assert_eq!(resp.status, 200);
+    assert_ne!(
+        traceparent(&mesh.app_b.received()[0]).0,
+        TRACE,
+        "duplicate headers"
+    );
+    assert!(
+        mesh.gateway
+            .wait_for_stat("wasmcustom.meshtrace.invalid_traceparent", 8, WAIT)
+            >= 8
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_ratio_zero_exports_nothing_but_propagates_and_follows_sampled_parents() {
+    let _serial = SERIAL.lock().await;
+    let tweaks = FilterTweaks::http().with_extra(r#""sampler":{"ratio":0},"#);
+    let mesh = Mesh::start(&tweaks).await.expect("mesh starts");
+
+    for i in 0..5 {
+        let resp = http_get(mesh.edge_port, &format!("/u{i}"), &[])
+            .await
+            .expect("request");
+        assert_eq!(resp.status, 200);
+        let (_, _, flags) = traceparent(mesh.app_b.received().last().expect("reached B"));
+        assert_eq!(flags, "02", "unsampled, random trace id");
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(mesh.receiver.span_count(), 0, "ratio 0: nothing exported");
+
+    let sampled = format!("00-{TRACE}-{PARENT}-01");
+    let resp = http_get(mesh.edge_port, "/s", &[("traceparent", sampled.as_str())])
+        .await
+        .expect("request");
+    assert_eq!(resp.status, 200);
+    let spans = mesh.receiver.wait_for_spans(4, WAIT).await;
+    assert_eq!(spans.len(), 4, "a sampled parent is exported at every hop");
+    assert!(spans.iter().all(|s| s.trace_id() == TRACE));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_is_rejected_at_load_naming_the_field() {
+    let _serial = SERIAL.lock().await;
+    let receiver = OtlpReceiver::start().await;
+    let cases = [
+        (
+            r#""batch":{"max_spanz":1},"#,
+            "batch.max_spanz",
+            "unknown field",
+        ),
+        (
+            r#""sampler":{"ratio":7},"#,
+            "sampler.ratio",
+            "invalid value",
+        ),
+    ];
+    for (extra, field, reason) in cases {
+        let yaml = render_gateway(
+            free_port(),
+            free_port(),
+            free_port(),
+            &receiver,
+            &FilterTweaks::http().with_extra(extra),
+        )
+        .expect("render");
+        let log = EnvoyProcess::start_expect_failure(&yaml, EnvoyOptions::default());
+        assert!(
+            log.contains("meshtrace: invalid plugin configuration") && log.contains(field),
+            "{reason}: Envoy's log must name {field}:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn every_shipped_envoy_config_validates() {
+    let wasm = filter_wasm().display().to_string();
+    for name in ["sidecar.yaml", "gateway.yaml"] {
+        let yaml = render(
+            &config_template(name).expect("read config"),
+            &[("/etc/envoy/meshtrace_filter.wasm", wasm.clone())],
+        )
+        .expect("render");
+        validate_yaml(&yaml).unwrap_or_else(|e| panic!("envoy/{name} must validate: {e:#}"));
+    }
+    // Any new Envoy config under envoy/ must be added above.
+    let mut shipped: Vec<String> =
+        std::fs::read_dir(meshtrace_tests::tools::workspace_root().join("envoy"))
+            .expect("envoy/")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml") && n != "compose.yaml" && n != "otel-collector.yaml")
+            .collect();
+    shipped.sort();
+    assert_eq!(shipped, ["gateway.yaml", "sidecar.yaml"]);
+}

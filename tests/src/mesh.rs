@@ -86,7 +86,8 @@ pub struct SidecarPorts {
 }
 
 /// Renders `envoy/sidecar.yaml` for `service` on these ports. `extra`
-/// replacements are applied last (e.g. to remove the collector endpoint).
+/// replacements apply first, to the shipped text (e.g. to remove the
+/// collector endpoint).
 pub fn render_sidecar(
     service: &str,
     ports: SidecarPorts,
@@ -94,7 +95,8 @@ pub fn render_sidecar(
     tweaks: &FilterTweaks,
     extra: &[(&str, String)],
 ) -> Result<String> {
-    let mut replacements = common_replacements(receiver, "9901");
+    let mut replacements = extra.to_vec();
+    replacements.extend(common_replacements(receiver, "9901"));
     replacements.extend([
         (
             "address: 0.0.0.0, port_value: 15006 }",
@@ -123,7 +125,6 @@ pub fn render_sidecar(
         format!(r#""direction":"outbound",{}"#, tweaks.extra),
     ));
     replacements.extend(direction_out);
-    replacements.extend(extra.iter().cloned());
     render(&config_template("sidecar.yaml")?, &replacements)
 }
 

@@ -7,6 +7,7 @@
 //! test may block its own thread (a synchronous Envoy admin call) without
 //! stalling them.
 
+pub mod alloc_counter;
 pub mod envoy;
 pub mod filter_fixture;
 pub mod http_client;

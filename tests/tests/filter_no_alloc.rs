@@ -3,78 +3,14 @@
 //! iterating the validated members allocate zero bytes, for valid and
 //! invalid inputs alike.
 
-// A counting `#[global_allocator]` must `unsafe impl GlobalAlloc`; the
-// workspace denies `unsafe_code`, so this test file (only) allows it. The
-// impl only forwards to `System` and bumps a thread-local counter.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
 
 use meshtrace_filter::traceparent::{TRACEPARENT_LEN, TraceParent};
 use meshtrace_filter::tracestate;
-
-/// Forwards to the system allocator, counting the allocations made by the
-/// current thread while counting is switched on.
-struct CountingAllocator;
-
-thread_local! {
-    /// Whether allocations on this thread are being counted. Counting per
-    /// thread keeps the test harness's other threads out of the numbers.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    /// Allocations (including reallocations) counted on this thread.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn record() {
-    // `try_with` so an allocation during thread teardown cannot panic.
-    let _ = COUNTING.try_with(|counting| {
-        if counting.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which
-// upholds the `GlobalAlloc` contract; counting touches only const-initialised
-// thread-locals, which never allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        record();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use meshtrace_tests::alloc_counter::{CountingAllocator, allocations};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// Runs `f` and returns how many allocations it made on this thread.
-fn allocations(f: impl FnOnce()) -> usize {
-    ALLOCATIONS.with(|n| n.set(0));
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.with(Cell::get)
-}
 
 const TRACEPARENTS: &[&str] = &[
     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",

@@ -8,6 +8,7 @@
 //! stalling them.
 
 pub mod alloc_counter;
+pub mod capture_server;
 pub mod envoy;
 pub mod filter_fixture;
 pub mod http_client;

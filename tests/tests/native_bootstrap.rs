@@ -11,12 +11,11 @@
 //! asserts on the receiver and on the child's stdout and stderr.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use meshtrace_tests::capture_server::CaptureServer;
 use meshtrace_tests::otlp_receiver::{FaultMode, OtlpReceiver, Protocol, ReceivedSpan};
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
@@ -1037,87 +1036,4 @@ fn instrument_spans_join_the_trace() {
         parent.span_id(),
         "child of the active span"
     );
-}
-
-// === Capture server ===
-
-/// One captured request.
-#[derive(Debug, Clone)]
-struct Captured {
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-/// A minimal HTTP/1.1 server that answers every request with an empty
-/// OTLP success and records its headers (lowercased) and raw body.
-struct CaptureServer {
-    port: u16,
-    requests: Arc<Mutex<Vec<Captured>>>,
-}
-
-// === impl CaptureServer ===
-
-impl CaptureServer {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().expect("local address").port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let store = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let store = store.clone();
-                std::thread::spawn(move || serve_connection(stream, &store));
-            }
-        });
-        Self { port, requests }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn requests(&self) -> Vec<Captured> {
-        self.requests.lock().expect("capture lock").clone()
-    }
-}
-
-fn serve_connection(stream: TcpStream, store: &Mutex<Vec<Captured>>) {
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = HashMap::new();
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = header.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-            }
-        }
-        let len = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        store
-            .lock()
-            .expect("capture lock")
-            .push(Captured { headers, body });
-        let response =
-            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-        if reader.get_mut().write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
 }

@@ -38,9 +38,9 @@
 //! The Envoy filter (`meshtrace-filter`) traces every HTTP hop through the
 //! mesh. What the mesh cannot see, this crate covers from inside the service:
 //! trace context carried in CloudEvents over NATS (core, JetStream and
-//! request-reply), an OTLP bootstrap driven by the standard `OTEL_*`
-//! variables ([`bootstrap`]), a tower layer for server spans and a traced
-//! reqwest client ([`http`]).
+//! request-reply; headers and binding in [`nats`]), an OTLP bootstrap
+//! driven by the standard `OTEL_*` variables ([`bootstrap`]), a tower layer
+//! for server spans and a traced reqwest client ([`http`]).
 //!
 //! # Migrating a service that exported to stdout
 //!
@@ -70,3 +70,5 @@ pub use http::{ServerTraceLayer, TracedClient};
 pub mod bootstrap;
 
 pub use bootstrap::{Builder, InitError, TelemetryGuard, init};
+
+pub mod nats;

@@ -1,7 +1,7 @@
 //! Test fixtures for meshtrace: a wasmtime proxy-wasm host that runs the real
-//! filter module, a real OTLP receiver, guards that run Envoy on free ports,
-//! and the small HTTP services and client the end-to-end suites put around
-//! Envoy.
+//! filter module, a real OTLP receiver, guards that run Envoy and
+//! nats-server on free ports, and the small HTTP services and client the
+//! end-to-end suites put around Envoy.
 //!
 //! The servers run on one shared fixture runtime, not on the test's, so a
 //! test may block its own thread (a synchronous Envoy admin call) without
@@ -14,6 +14,7 @@ pub mod filter_fixture;
 pub mod http_client;
 mod http_server;
 pub mod mesh;
+pub mod nats;
 pub mod otlp_receiver;
 pub mod ports;
 pub mod proxy_wasm_host;

@@ -1,0 +1,717 @@
+//! The CloudEvents NATS protocol binding (binary and structured content
+//! modes) and the distributed-tracing extension, over `cloudevents::Event`.
+//!
+//! Spec: <https://github.com/cloudevents/spec/blob/main/cloudevents/bindings/nats-protocol-binding.md>
+//! and <https://github.com/cloudevents/spec/blob/main/cloudevents/extensions/distributed-tracing.md>.
+
+use std::str::FromStr;
+
+use async_nats::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use cloudevents::event::{EventBuilderError, TryIntoUrl};
+use cloudevents::{AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10};
+
+use super::carrier::HeaderExtractor;
+use super::percent::{percent_decode, percent_encode};
+
+/// Prefix of every binary-mode attribute header (binding §3.1.3.1), written
+/// lowercase and matched case-insensitively.
+pub const CE_PREFIX: &str = "ce-";
+
+/// The media-type header (lowercase): `datacontenttype` in binary mode,
+/// [`STRUCTURED_CONTENT_TYPE`] in structured mode.
+pub const CONTENT_TYPE: &str = "content-type";
+
+/// `content-type` of a structured-mode message: the JSON event format
+/// (binding §3, §1.4).
+pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json; charset=utf-8";
+
+/// The only `specversion` this binding reads and writes.
+pub const SPEC_VERSION: &str = "1.0";
+
+/// Why an event could not be encoded as a NATS message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// An extension name cannot form a NATS header name (`ce-<name>`
+    /// must be printable ASCII without `:`).
+    #[error("extension `{name}` cannot be a NATS header name")]
+    InvalidExtensionName {
+        /// The extension name as set on the event.
+        name: String,
+    },
+    /// The event or its JSON data could not be serialized.
+    #[error("serializing event `{id}` as JSON: {source}")]
+    Json {
+        /// The event's `id`.
+        id: String,
+        /// The serializer's error.
+        source: serde_json::Error,
+    },
+}
+
+/// Why a NATS message could not be decoded as a CloudEvent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Neither a structured `content-type` nor a `ce-specversion` header.
+    #[error(
+        "not a CloudEvent: no `content-type: application/cloudevents+json` and no `ce-specversion` header"
+    )]
+    NotACloudEvent,
+    /// A required context attribute (`id`, `source`, `specversion`,
+    /// `type`) is absent.
+    #[error("required attribute `{name}` is missing")]
+    MissingAttribute {
+        /// The attribute name.
+        name: &'static str,
+    },
+    /// `specversion` is not `1.0`.
+    #[error("unsupported specversion `{version}` (expected `1.0`)")]
+    UnsupportedSpecVersion {
+        /// The version found.
+        version: String,
+    },
+    /// A `ce-*` header value is not valid per binding §3.1.3.2.
+    #[error("header `{header}` is not valid percent-encoding: {reason}")]
+    InvalidHeaderValue {
+        /// The header name as received.
+        header: String,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A structured payload is not a JSON-format CloudEvent.
+    #[error("structured payload is not a valid JSON CloudEvent: {source}")]
+    InvalidJson {
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// A binary payload declared as JSON by `datacontenttype` is not JSON.
+    #[error("payload declared `{content_type}` is not valid JSON: {source}")]
+    InvalidJsonData {
+        /// The declared `datacontenttype`.
+        content_type: String,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// An attribute value does not fit its type (`time`, `dataschema`...).
+    #[error("invalid attribute: {reason}")]
+    InvalidAttribute {
+        /// The SDK's message, which names the attribute.
+        reason: String,
+    },
+}
+
+// === encode ===
+
+/// Binary content mode (binding §3.1): every context attribute and
+/// extension as a lowercase `ce-<name>` header, values percent-encoded
+/// (§3.1.3.2); `datacontenttype` also as `content-type`; the data as the
+/// payload (binary raw, text as UTF-8, JSON serialized).
+pub fn encode_binary(event: &Event) -> Result<(HeaderMap, Bytes), EncodeError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in event.iter_attributes() {
+        insert_encoded(&mut headers, name, &value.to_string())?;
+    }
+    for (name, value) in event.iter_extensions() {
+        insert_encoded(&mut headers, name, &value.to_string())?;
+    }
+    if let Some(ct) = event.datacontenttype()
+        && let Ok(value) = HeaderValue::from_str(ct)
+    {
+        headers.insert(CONTENT_TYPE, value);
+    }
+    let payload = match event.data() {
+        None => Bytes::new(),
+        Some(Data::Binary(b)) => Bytes::copy_from_slice(b),
+        Some(Data::String(s)) => Bytes::copy_from_slice(s.as_bytes()),
+        Some(Data::Json(j)) => serde_json::to_vec(j)
+            .map_err(|source| EncodeError::Json {
+                id: event.id().to_owned(),
+                source,
+            })?
+            .into(),
+    };
+    Ok((headers, payload))
+}
+
+/// Structured content mode (binding §3.2): `content-type:
+/// application/cloudevents+json; charset=utf-8` and the whole event in the
+/// JSON event format as the payload.
+pub fn encode_structured(event: &Event) -> Result<(HeaderMap, Bytes), EncodeError> {
+    let payload = serde_json::to_vec(event).map_err(|source| EncodeError::Json {
+        id: event.id().to_owned(),
+        source,
+    })?;
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, STRUCTURED_CONTENT_TYPE);
+    Ok((headers, payload.into()))
+}
+
+fn insert_encoded(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), EncodeError> {
+    let header = format!("{CE_PREFIX}{}", name.to_ascii_lowercase());
+    let header = HeaderName::from_str(&header).map_err(|_| EncodeError::InvalidExtensionName {
+        name: name.to_owned(),
+    })?;
+    // Percent-encoded values are printable ASCII, so always valid.
+    headers.insert(header, percent_encode(value));
+    Ok(())
+}
+
+// === decode ===
+
+/// Decodes a NATS message (binding §3): structured when `content-type`
+/// starts with `application/cloudevents+json` (case-insensitive), binary
+/// when a `ce-specversion` header is present, else
+/// [`DecodeError::NotACloudEvent`]. Header names match case-insensitively.
+pub fn decode(headers: Option<&HeaderMap>, payload: &[u8]) -> Result<Event, DecodeError> {
+    let Some(headers) = headers else {
+        return Err(DecodeError::NotACloudEvent);
+    };
+    let extractor = HeaderExtractor(headers);
+    let content_type = extractor.get_ignore_case(CONTENT_TYPE);
+    if content_type.is_some_and(is_structured) {
+        return decode_structured(payload);
+    }
+    if extractor.get_ignore_case("ce-specversion").is_some() {
+        return decode_binary(headers, content_type, payload);
+    }
+    Err(DecodeError::NotACloudEvent)
+}
+
+fn is_structured(content_type: &str) -> bool {
+    const PREFIX: &str = "application/cloudevents+json";
+    content_type
+        .trim_start()
+        .get(..PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(PREFIX))
+}
+
+fn decode_structured(payload: &[u8]) -> Result<Event, DecodeError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|source| DecodeError::InvalidJson { source })?;
+    for name in ["specversion", "id", "source", "type"] {
+        if value.get(name).is_none_or(serde_json::Value::is_null) {
+            return Err(DecodeError::MissingAttribute { name });
+        }
+    }
+    match value.get("specversion").and_then(serde_json::Value::as_str) {
+        Some(SPEC_VERSION) => {}
+        other => {
+            return Err(DecodeError::UnsupportedSpecVersion {
+                version: other.map_or_else(|| value["specversion"].to_string(), str::to_owned),
+            });
+        }
+    }
+    serde_json::from_value(value).map_err(|source| DecodeError::InvalidJson { source })
+}
+
+fn decode_binary(
+    headers: &HeaderMap,
+    content_type: Option<&str>,
+    payload: &[u8],
+) -> Result<Event, DecodeError> {
+    let mut builder = EventBuilderV10::new();
+    let (mut id, mut source, mut ty, mut version) = (false, false, false, None);
+    let mut datacontenttype = None;
+    let mut dataschema = None;
+    for (name, values) in headers.iter() {
+        let raw: &str = name.as_ref();
+        let Some(prefix) = raw.get(..CE_PREFIX.len()) else {
+            continue;
+        };
+        if !prefix.eq_ignore_ascii_case(CE_PREFIX) {
+            continue;
+        }
+        let Some(value) = values.first() else {
+            continue;
+        };
+        let attr = raw[CE_PREFIX.len()..].to_ascii_lowercase();
+        let value =
+            percent_decode(value.as_str()).map_err(|reason| DecodeError::InvalidHeaderValue {
+                header: raw.to_owned(),
+                reason,
+            })?;
+        builder = match attr.as_str() {
+            "specversion" => {
+                version = Some(value);
+                builder
+            }
+            "id" => {
+                id = true;
+                builder.id(value)
+            }
+            "source" => {
+                source = true;
+                builder.source(value)
+            }
+            "type" => {
+                ty = true;
+                builder.ty(value)
+            }
+            "subject" => builder.subject(value),
+            "time" => builder.time(value),
+            "datacontenttype" => {
+                datacontenttype = Some(value);
+                builder
+            }
+            "dataschema" => {
+                dataschema = Some(value);
+                builder
+            }
+            _ => builder.extension(&attr, value),
+        };
+    }
+    match version.as_deref() {
+        Some(SPEC_VERSION) => {}
+        Some(other) => return Err(unsupported(other)),
+        None => {
+            return Err(DecodeError::MissingAttribute {
+                name: "specversion",
+            });
+        }
+    }
+    for (present, name) in [(id, "id"), (source, "source"), (ty, "type")] {
+        if !present {
+            return Err(DecodeError::MissingAttribute { name });
+        }
+    }
+    let datacontenttype = datacontenttype.or_else(|| content_type.map(str::to_owned));
+    if !payload.is_empty() {
+        let ct = datacontenttype.clone().unwrap_or_default();
+        builder = builder.data(ct.clone(), data_for(&ct, payload)?);
+    }
+    let mut event = builder.build().map_err(|e| match e {
+        EventBuilderError::MissingRequiredAttribute { attribute_name } => {
+            DecodeError::MissingAttribute {
+                name: attribute_name,
+            }
+        }
+        other => DecodeError::InvalidAttribute {
+            reason: other.to_string(),
+        },
+    })?;
+    // Empty data: keep the declared media type, no data; absent: none.
+    event.set_datacontenttype(datacontenttype.filter(|ct| !ct.is_empty()));
+    if let Some(schema) = dataschema {
+        let url = schema
+            .as_str()
+            .into_url()
+            .map_err(|e| DecodeError::InvalidAttribute {
+                reason: format!("`dataschema` `{schema}` is not a URI: {e}"),
+            })?;
+        event.set_dataschema(Some(url));
+    }
+    Ok(event)
+}
+
+fn unsupported(version: &str) -> DecodeError {
+    DecodeError::UnsupportedSpecVersion {
+        version: version.to_owned(),
+    }
+}
+
+/// Binary-mode data per `datacontenttype` (binding §2.2): JSON media types
+/// parse as JSON, `text/*` in UTF-8 as a string, anything else raw.
+fn data_for(content_type: &str, payload: &[u8]) -> Result<Data, DecodeError> {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    if essence == "application/json" || essence == "text/json" || essence.ends_with("+json") {
+        return serde_json::from_slice(payload)
+            .map(Data::Json)
+            .map_err(|source| DecodeError::InvalidJsonData {
+                content_type: content_type.to_owned(),
+                source,
+            });
+    }
+    if essence.starts_with("text/")
+        && let Ok(s) = std::str::from_utf8(payload)
+    {
+        return Ok(Data::String(s.to_owned()));
+    }
+    Ok(Data::Binary(payload.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nats::extension::creation_context;
+    use crate::{TRACEPARENT, TRACESTATE};
+    use cloudevents::event::ExtensionValue;
+
+    const TP: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    fn base() -> EventBuilderV10 {
+        EventBuilderV10::new()
+            .id("id-1")
+            .source("/orders")
+            .ty("com.example.order.created")
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, *v);
+        }
+        h
+    }
+
+    fn events() -> Vec<(&'static str, Event)> {
+        let build = |b: EventBuilderV10| b.build().expect("valid test event");
+        vec![
+            (
+                "JSON data",
+                build(base().data("application/json", serde_json::json!({"sku": "a", "n": 2}))),
+            ),
+            (
+                "binary data",
+                build(base().data("application/octet-stream", vec![0u8, 159, 255])),
+            ),
+            (
+                "text data",
+                build(base().data("text/plain", "héllo wörld".to_owned())),
+            ),
+            ("no data", build(base())),
+            (
+                "all optional attributes",
+                build(
+                    base()
+                        .subject("sku 1")
+                        .time("2018-04-05T03:56:24Z")
+                        .data_with_schema(
+                            "application/json",
+                            "https://example.com/schema.json",
+                            serde_json::json!([1, 2]),
+                        ),
+                ),
+            ),
+            (
+                "string extension with trace context",
+                build(
+                    base()
+                        .extension(TRACEPARENT, TP)
+                        .extension(TRACESTATE, "a=b,c=d"),
+                ),
+            ),
+            (
+                "non-ASCII, % and space in attributes",
+                build(
+                    EventBuilderV10::new()
+                        .id("50% off € 😀")
+                        .source("/münchen/ordres")
+                        .ty("com.example \"quoted\"")
+                        .subject("tab\there")
+                        .extension("note", "100% \"ok\" ünïcode"),
+                ),
+            ),
+        ]
+    }
+
+    #[test]
+    fn round_trips_binary_mode() {
+        for (name, event) in events() {
+            let (headers, payload) = encode_binary(&event).expect(name);
+            let decoded = decode(Some(&headers), &payload).expect(name);
+            assert_eq!(decoded, event, "{name}");
+        }
+    }
+
+    #[test]
+    fn round_trips_structured_mode() {
+        for (name, event) in events() {
+            let (headers, payload) = encode_structured(&event).expect(name);
+            assert_eq!(
+                headers.get(CONTENT_TYPE).map(HeaderValue::as_str),
+                Some(STRUCTURED_CONTENT_TYPE),
+                "{name}"
+            );
+            let decoded = decode(Some(&headers), &payload).expect(name);
+            assert_eq!(decoded, event, "{name}");
+        }
+    }
+
+    #[test]
+    fn typed_extensions_keep_type_structured_and_become_strings_binary() {
+        let event = base()
+            .extension("count", 42i64)
+            .extension("flag", true)
+            .build()
+            .unwrap();
+        let (h, p) = encode_structured(&event).unwrap();
+        assert_eq!(
+            decode(Some(&h), &p).unwrap(),
+            event,
+            "JSON keeps int and bool"
+        );
+
+        let (h, p) = encode_binary(&event).unwrap();
+        assert_eq!(h.get("ce-count").map(HeaderValue::as_str), Some("42"));
+        assert_eq!(h.get("ce-flag").map(HeaderValue::as_str), Some("true"));
+        let decoded = decode(Some(&h), &p).unwrap();
+        let cases = [("count", "42"), ("flag", "true")];
+        for (ext, want) in cases {
+            assert_eq!(
+                decoded.extension(ext),
+                Some(&ExtensionValue::String(want.to_owned())),
+                "NATS headers are untyped: `{ext}` comes back as a string"
+            );
+        }
+    }
+
+    #[test]
+    fn binary_writes_lowercase_percent_encoded_headers() {
+        let event = EventBuilderV10::new()
+            .id("Euro € 😀")
+            .source("/s")
+            .ty("t")
+            .data("application/json; charset=utf-8", serde_json::json!({}))
+            .extension("MyExt", "a%b\"c")
+            .build()
+            .unwrap();
+        let (h, _) = encode_binary(&event).unwrap();
+        let cases = [
+            ("ce-specversion", "1.0", "specversion written"),
+            (
+                "ce-id",
+                "Euro%20%E2%82%AC%20%F0%9F%98%80",
+                "binding §3.1.3.2 example",
+            ),
+            (
+                "ce-myext",
+                "a%25b%22c",
+                "extension name lowercased, % and \" encoded",
+            ),
+            (
+                "ce-datacontenttype",
+                "application/json;%20charset=utf-8",
+                "attribute encoded",
+            ),
+            (
+                "content-type",
+                "application/json; charset=utf-8",
+                "content-type unencoded",
+            ),
+        ];
+        for (name, want, reason) in cases {
+            assert_eq!(h.get(name).map(HeaderValue::as_str), Some(want), "{reason}");
+        }
+    }
+
+    #[test]
+    fn decodes_python_binary_event() {
+        // `cloudevents.conversion.to_binary` with default JSON data, the
+        // shape Python publishers put on NATS.
+        let h = headers(&[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "8d8a1f6e-3c1a-4f0e-9d2a-6a1c2b3d4e5f"),
+            ("ce-source", "https://example.com/inventory"),
+            ("ce-type", "com.example.stock.reserved"),
+            ("ce-time", "2024-05-01T12:00:00.123456+00:00"),
+            ("content-type", "application/json"),
+        ]);
+        let event = decode(Some(&h), br#"{"sku": "sku-1", "qty": 3}"#).unwrap();
+        assert_eq!(event.id(), "8d8a1f6e-3c1a-4f0e-9d2a-6a1c2b3d4e5f");
+        assert_eq!(event.ty(), "com.example.stock.reserved");
+        assert_eq!(event.datacontenttype(), Some("application/json"));
+        assert_eq!(
+            event.data(),
+            Some(&Data::Json(serde_json::json!({"sku": "sku-1", "qty": 3})))
+        );
+    }
+
+    #[test]
+    fn decodes_python_structured_event() {
+        let h = headers(&[("content-type", "application/cloudevents+json")]);
+        let payload = br#"{"specversion": "1.0", "id": "1", "source": "/py", "type": "t",
+            "time": "2024-05-01T12:00:00+00:00", "datacontenttype": "application/json",
+            "data": {"ok": true}}"#;
+        let event = decode(Some(&h), payload).unwrap();
+        assert_eq!(event.source().to_string(), "/py");
+        assert_eq!(
+            event.data(),
+            Some(&Data::Json(serde_json::json!({"ok": true})))
+        );
+    }
+
+    #[test]
+    fn decodes_go_style_capitalised_headers() {
+        let h = headers(&[
+            ("Ce-Specversion", "1.0"),
+            ("Ce-Id", "go-1"),
+            ("Ce-Source", "/go"),
+            ("Ce-Type", "t"),
+            ("Ce-Traceparent", TP),
+            ("Content-Type", "text/plain"),
+            ("Traceparent", TP),
+        ]);
+        let event = decode(Some(&h), b"hi").unwrap();
+        assert_eq!(event.id(), "go-1");
+        assert_eq!(event.data(), Some(&Data::String("hi".to_owned())));
+        assert_eq!(creation_context(&event), Some((TP.to_owned(), None)));
+        let extractor = HeaderExtractor(&h);
+        let found = opentelemetry::propagation::Extractor::get(&extractor, TRACEPARENT);
+        assert_eq!(found, Some(TP), "extractor finds Go's `Traceparent`");
+    }
+
+    #[test]
+    fn finds_top_level_traceparent_in_structured_json() {
+        // evalops/cerebro-style: trace context as top-level members.
+        let h = headers(&[(
+            "content-type",
+            "Application/CloudEvents+JSON; charset=UTF-8",
+        )]);
+        let payload = format!(
+            r#"{{"specversion":"1.0","id":"c-1","source":"cerebro","type":"eval.completed",
+            "traceparent":"{TP}","tracestate":"vendor=1","data":{{"score":0.9}}}}"#
+        );
+        let event = decode(Some(&h), payload.as_bytes()).unwrap();
+        assert_eq!(
+            creation_context(&event),
+            Some((TP.to_owned(), Some("vendor=1".to_owned())))
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_messages() {
+        type Check = fn(&DecodeError) -> bool;
+        type Case = (
+            &'static str,
+            Vec<(&'static str, &'static str)>,
+            &'static [u8],
+            Check,
+        );
+        let structured = [("content-type", "application/cloudevents+json")];
+        let cases: [Case; 13] = [
+            ("no headers at all", vec![], b"{}", |e| {
+                matches!(e, DecodeError::NotACloudEvent)
+            }),
+            (
+                "plain JSON without ce-specversion",
+                vec![("content-type", "application/json")],
+                b"{}",
+                |e| matches!(e, DecodeError::NotACloudEvent),
+            ),
+            (
+                "structured payload not JSON",
+                structured.to_vec(),
+                b"not json",
+                |e| matches!(e, DecodeError::InvalidJson { .. }),
+            ),
+            (
+                "structured missing id",
+                structured.to_vec(),
+                br#"{"specversion":"1.0","source":"/s","type":"t"}"#,
+                |e| matches!(e, DecodeError::MissingAttribute { name: "id" }),
+            ),
+            (
+                "structured missing specversion",
+                structured.to_vec(),
+                br#"{"id":"1","source":"/s","type":"t"}"#,
+                |e| {
+                    matches!(
+                        e,
+                        DecodeError::MissingAttribute {
+                            name: "specversion"
+                        }
+                    )
+                },
+            ),
+            (
+                "structured wrong specversion",
+                structured.to_vec(),
+                br#"{"specversion":"2.0","id":"1","source":"/s","type":"t"}"#,
+                |e| matches!(e, DecodeError::UnsupportedSpecVersion { version } if version == "2.0"),
+            ),
+            (
+                "binary missing id",
+                vec![
+                    ("ce-specversion", "1.0"),
+                    ("ce-source", "/s"),
+                    ("ce-type", "t"),
+                ],
+                b"",
+                |e| matches!(e, DecodeError::MissingAttribute { name: "id" }),
+            ),
+            (
+                "binary wrong specversion",
+                vec![
+                    ("ce-specversion", "0.3"),
+                    ("ce-id", "1"),
+                    ("ce-source", "/s"),
+                    ("ce-type", "t"),
+                ],
+                b"",
+                |e| matches!(e, DecodeError::UnsupportedSpecVersion { version } if version == "0.3"),
+            ),
+            (
+                "binary truncated percent escape",
+                vec![
+                    ("ce-specversion", "1.0"),
+                    ("ce-id", "50%"),
+                    ("ce-source", "/s"),
+                    ("ce-type", "t"),
+                ],
+                b"",
+                |e| matches!(e, DecodeError::InvalidHeaderValue { header, .. } if header == "ce-id"),
+            ),
+            (
+                "binary non-hex percent escape",
+                vec![
+                    ("ce-specversion", "1.0"),
+                    ("ce-id", "%zz"),
+                    ("ce-source", "/s"),
+                    ("ce-type", "t"),
+                ],
+                b"",
+                |e| matches!(e, DecodeError::InvalidHeaderValue { .. }),
+            ),
+            (
+                "binary overlong UTF-8 (binding §3.1.3.2 example)",
+                vec![
+                    ("ce-specversion", "1.0"),
+                    ("ce-id", "%C0%A0"),
+                    ("ce-source", "/s"),
+                    ("ce-type", "t"),
+                ],
+                b"",
+                |e| matches!(e, DecodeError::InvalidHeaderValue { .. }),
+            ),
+            (
+                "binary JSON data that is not JSON",
+                vec![
+                    ("ce-specversion", "1.0"),
+                    ("ce-id", "1"),
+                    ("ce-source", "/s"),
+                    ("ce-type", "t"),
+                    ("content-type", "application/json"),
+                ],
+                b"{not json",
+                |e| matches!(e, DecodeError::InvalidJsonData { .. }),
+            ),
+            (
+                "binary bad time",
+                vec![
+                    ("ce-specversion", "1.0"),
+                    ("ce-id", "1"),
+                    ("ce-source", "/s"),
+                    ("ce-type", "t"),
+                    ("ce-time", "yesterday"),
+                ],
+                b"",
+                |e| matches!(e, DecodeError::InvalidAttribute { reason } if reason.contains("time")),
+            ),
+        ];
+        for (reason, pairs, payload, check) in cases {
+            let h = headers(&pairs);
+            let h = (!pairs.is_empty()).then_some(&h);
+            let err = decode(h, payload).expect_err(reason);
+            assert!(check(&err), "{reason}: got {err:?}");
+        }
+    }
+
+    #[test]
+    fn error_messages_name_the_attribute() {
+        let err = DecodeError::MissingAttribute { name: "id" };
+        assert_eq!(err.to_string(), "required attribute `id` is missing");
+    }
+}

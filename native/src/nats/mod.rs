@@ -1,0 +1,91 @@
+//! Trace context and CloudEvents over NATS: the pure part (header carriers
+//! and the CloudEvents NATS binding), no network.
+//!
+//! # Wire contract
+//!
+//! Services in other languages (Python `cloudevents`, Go `sdk-go`) read and
+//! write these headers; this is what this module writes and accepts.
+//!
+//! **Header names.** NATS headers are case-sensitive on the wire, but the
+//! CloudEvents NATS binding (§3.1.3.1) declares them case-insensitive and
+//! Go's carriers canonicalise (`Traceparent`, `Ce-Id`). So every name is
+//! **written lowercase** and **read ignoring ASCII case**; when several
+//! spellings are present, the exact lowercase one wins for propagation
+//! headers, the first found for `ce-*`.
+//!
+//! **Propagation headers** ([`HeaderInjector`], [`HeaderExtractor`]), on
+//! every message, binary or structured, as W3C Trace Context / Baggage text
+//! (no extra encoding):
+//!
+//! | header        | content |
+//! |---------------|---------|
+//! | `traceparent` | the span that published the message (`00-{trace}-{span}-{flags}`) |
+//! | `tracestate`  | vendor state, when non-empty |
+//! | `baggage`     | W3C baggage, when the propagator writes it |
+//!
+//! **CloudEvents, binary mode** ([`encode_binary`], binding §3.1):
+//!
+//! | header | content |
+//! |--------|---------|
+//! | `ce-specversion` | `1.0` (the only version accepted) |
+//! | `ce-id`, `ce-source`, `ce-type` | required; missing ones are rejected by name |
+//! | `ce-subject`, `ce-time` (RFC 3339), `ce-dataschema` | when set |
+//! | `ce-datacontenttype` | when set (binding §3.1.3.1) |
+//! | `content-type` | the same media type, unencoded, for readers that only look there; read as `datacontenttype` when `ce-datacontenttype` is absent |
+//! | `ce-<extension>` | every extension, name lowercased; integers and booleans as their canonical strings (decoded back as strings: NATS headers are untyped) |
+//! | `ce-traceparent`, `ce-tracestate` | the distributed-tracing extension: the **creation** context, set once by the producer and never overwritten |
+//!
+//! `ce-*` values are **percent-encoded** per binding §3.1.3.2: space
+//! (U+0020), `"` (U+0022), `%` (U+0025) and every character outside
+//! U+0021..=U+007E are written as `%XY` (upper-case hex) per UTF-8 byte;
+//! everything else is literal. Example: `Euro € 😀` →
+//! `Euro%20%E2%82%AC%20%F0%9F%98%80`. Decoding first unescapes a
+//! double-quoted value (RFC 7230 §3.2.6, for older senders), then
+//! percent-decodes once, accepting either hex case and unnecessary
+//! escapes, and rejects malformed escapes and non-UTF-8 bytes (e.g. the
+//! overlong `%C0%A0`). The payload is the data: raw bytes, UTF-8 text, or
+//! serialized JSON; on decode a JSON `datacontenttype`
+//! (`application/json`, `text/json`, `*+json`) must parse as JSON.
+//!
+//! **CloudEvents, structured mode** ([`encode_structured`], binding §3.2):
+//! `content-type: application/cloudevents+json; charset=utf-8` and the JSON
+//! event format as the payload; `traceparent`/`tracestate` are top-level
+//! members (extensions).
+//!
+//! **Reading** ([`decode`]): structured when `content-type` starts with
+//! `application/cloudevents+json` (any case), else binary when
+//! `ce-specversion` is present, else [`DecodeError::NotACloudEvent`].
+//!
+//! ```
+//! use cloudevents::{EventBuilder, EventBuilderV10};
+//! use meshtrace::nats::{creation_context, decode, encode_binary};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let event = EventBuilderV10::new()
+//!     .id("order-1")
+//!     .source("/checkout")
+//!     .ty("com.example.order.created")
+//!     .extension("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+//!     .data("application/json", serde_json::json!({"sku": "sku-1"}))
+//!     .build()?;
+//! let (headers, payload) = encode_binary(&event)?;
+//! assert_eq!(headers.get("ce-id").map(|v| v.as_str()), Some("order-1"));
+//!
+//! let received = decode(Some(&headers), &payload)?;
+//! assert!(creation_context(&received).is_some());
+//! # Ok(())
+//! # }
+//! ```
+
+mod binding;
+mod carrier;
+mod extension;
+mod percent;
+
+pub use binding::{
+    CE_PREFIX, CONTENT_TYPE, DecodeError, EncodeError, SPEC_VERSION, STRUCTURED_CONTENT_TYPE,
+    decode, encode_binary, encode_structured,
+};
+pub use carrier::{HeaderExtractor, HeaderInjector};
+pub use extension::{creation_context, set_creation_context_if_absent};
+pub use percent::{percent_decode, percent_encode};

@@ -198,16 +198,7 @@ fn span_builder(request: &Request) -> SpanBuilder {
     let method = semconv::Method::normalise(request.method().as_str());
     let url = request.url();
     let mut attributes = Vec::with_capacity(8);
-    attributes.push(KeyValue::new(
-        semconv::HTTP_REQUEST_METHOD,
-        method.normalised,
-    ));
-    if let Some(original) = method.original {
-        attributes.push(KeyValue::new(
-            semconv::HTTP_REQUEST_METHOD_ORIGINAL,
-            original.to_owned(),
-        ));
-    }
+    method.push_attributes(&mut attributes);
     attributes.push(KeyValue::new(
         semconv::URL_FULL,
         semconv::redact_url(url.as_str()).into_owned(),

@@ -63,6 +63,21 @@ pub struct Method<'a> {
 // === impl Method ===
 
 impl<'a> Method<'a> {
+    /// Appends `http.request.method` and, for a method the conventions do
+    /// not know, `http.request.method_original`.
+    pub fn push_attributes(&self, attributes: &mut Vec<opentelemetry::KeyValue>) {
+        attributes.push(opentelemetry::KeyValue::new(
+            HTTP_REQUEST_METHOD,
+            self.normalised,
+        ));
+        if let Some(original) = self.original {
+            attributes.push(opentelemetry::KeyValue::new(
+                HTTP_REQUEST_METHOD_ORIGINAL,
+                original.to_owned(),
+            ));
+        }
+    }
+
     /// Normalises `method` (case-sensitive, as semconv requires: `get` is
     /// `_OTHER` with `get` as the original).
     pub fn normalise(method: &'a str) -> Self {

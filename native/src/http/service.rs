@@ -94,16 +94,7 @@ fn span_builder<B>(req: &Request<B>, config: ServerTraceLayer) -> SpanBuilder {
     };
 
     let mut attributes = Vec::with_capacity(12);
-    attributes.push(KeyValue::new(
-        semconv::HTTP_REQUEST_METHOD,
-        method.normalised,
-    ));
-    if let Some(original) = method.original {
-        attributes.push(KeyValue::new(
-            semconv::HTTP_REQUEST_METHOD_ORIGINAL,
-            original.to_owned(),
-        ));
-    }
+    method.push_attributes(&mut attributes);
     let uri = req.uri();
     attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
     if let Some(query) = uri.query() {

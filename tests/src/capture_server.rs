@@ -48,6 +48,27 @@ impl CaptureServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Asserts at least one request arrived and every one carries each
+    /// `(header, value)` of `expected`; returns the requests.
+    ///
+    /// # Panics
+    ///
+    /// When no request arrived or a header is missing or different.
+    pub fn assert_every_request_has(&self, expected: &[(&str, &str)]) -> Vec<Captured> {
+        let requests = self.requests();
+        assert!(!requests.is_empty(), "the capture server got the export");
+        for request in &requests {
+            for (name, value) in expected {
+                assert_eq!(
+                    request.headers.get(*name).map(String::as_str),
+                    Some(*value),
+                    "header {name}"
+                );
+            }
+        }
+        requests
+    }
+
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Captured> {
         self.requests.lock().expect("capture lock").clone()

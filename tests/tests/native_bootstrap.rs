@@ -799,18 +799,7 @@ fn otlp_headers_are_sent_with_every_export() {
             "x-api-key=secret,x-tenant=acme".to_owned(),
         ),
     ]);
-    let requests = capture.requests();
-    assert!(!requests.is_empty(), "the capture server got the export");
-    for request in &requests {
-        assert_eq!(
-            request.headers.get("x-api-key").map(String::as_str),
-            Some("secret")
-        );
-        assert_eq!(
-            request.headers.get("x-tenant").map(String::as_str),
-            Some("acme")
-        );
-    }
+    capture.assert_every_request_has(&[("x-api-key", "secret"), ("x-tenant", "acme")]);
 }
 
 #[test]
@@ -820,13 +809,7 @@ fn otlp_compression_gzip_compresses_the_body() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", capture.url()),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
     ]);
-    let requests = capture.requests();
-    assert!(!requests.is_empty(), "the capture server got the export");
-    for request in &requests {
-        assert_eq!(
-            request.headers.get("content-encoding").map(String::as_str),
-            Some("gzip")
-        );
+    for request in capture.assert_every_request_has(&[("content-encoding", "gzip")]) {
         assert!(request.body.starts_with(&[0x1f, 0x8b]), "a gzip stream");
     }
 
@@ -853,64 +836,42 @@ fn traces_specific_headers_and_compression_variables_apply() {
         ),
         ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip".to_owned()),
     ]);
-    let requests = capture.requests();
-    assert!(!requests.is_empty(), "the capture server got the export");
-    for request in &requests {
-        assert_eq!(
-            request.headers.get("x-trace-key").map(String::as_str),
-            Some("t1")
-        );
-        assert_eq!(
-            request.headers.get("content-encoding").map(String::as_str),
-            Some("gzip")
-        );
-    }
+    capture.assert_every_request_has(&[("x-trace-key", "t1"), ("content-encoding", "gzip")]);
 }
 
 // === OTEL_EXPORTER_OTLP_TIMEOUT ===
 
-#[test]
-fn otlp_timeout_bounds_an_export_to_a_stalled_collector() {
+/// Runs a child against a receiver that stalls every export for 30 s and
+/// returns how long dropping the guard took; asserts the export reached it.
+fn drop_ms_against_stalled_collector(vars: &[(&'static str, &str)]) -> u128 {
     let receiver = OtlpReceiver::start_blocking();
     receiver.set_mode(FaultMode::Stall(Duration::from_secs(30)));
-    let run = run_child(&to_receiver(
-        &receiver,
-        Protocol::Http,
-        &[("OTEL_EXPORTER_OTLP_TIMEOUT", "300")],
-    ));
+    let run = run_child(&to_receiver(&receiver, Protocol::Http, vars));
     assert!(
         receiver.export_attempts().stalled >= 1,
         "the export reached the receiver"
     );
-    assert!(
-        run.drop_ms() < 3_000,
-        "300 ms export timeout, drop took {} ms",
-        run.drop_ms()
-    );
+    run.drop_ms()
+}
+
+#[test]
+fn otlp_timeout_bounds_an_export_to_a_stalled_collector() {
+    let ms = drop_ms_against_stalled_collector(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "300")]);
+    assert!(ms < 3_000, "300 ms export timeout, drop took {ms} ms");
 
     // The traces-specific variable does the same.
-    let receiver = OtlpReceiver::start_blocking();
-    receiver.set_mode(FaultMode::Stall(Duration::from_secs(30)));
-    let run = run_child(&to_receiver(
-        &receiver,
-        Protocol::Http,
-        &[("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "300")],
-    ));
+    let ms = drop_ms_against_stalled_collector(&[("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "300")]);
     assert!(
-        run.drop_ms() < 3_000,
-        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=300, drop took {} ms",
-        run.drop_ms()
+        ms < 3_000,
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=300, drop took {ms} ms"
     );
 
     // Without it the export waits (default 10 s) until the guard's 5 s
     // shutdown bound gives up.
-    let receiver = OtlpReceiver::start_blocking();
-    receiver.set_mode(FaultMode::Stall(Duration::from_secs(30)));
-    let run = run_child(&to_receiver(&receiver, Protocol::Http, &[]));
+    let ms = drop_ms_against_stalled_collector(&[]);
     assert!(
-        (4_000..8_000).contains(&run.drop_ms()),
-        "bounded by the 5 s shutdown timeout, drop took {} ms",
-        run.drop_ms()
+        (4_000..8_000).contains(&ms),
+        "bounded by the 5 s shutdown timeout, drop took {ms} ms"
     );
 }
 
@@ -920,22 +881,8 @@ fn otlp_timeout_bounds_an_export_to_a_stalled_collector() {
 fn bsp_export_timeout_bounds_one_export() {
     // The OTLP exporter's own timeout is long (10 s); the batch export
     // timeout of 300 ms ends the stalled export first.
-    let receiver = OtlpReceiver::start_blocking();
-    receiver.set_mode(FaultMode::Stall(Duration::from_secs(30)));
-    let run = run_child(&to_receiver(
-        &receiver,
-        Protocol::Http,
-        &[("OTEL_BSP_EXPORT_TIMEOUT", "300")],
-    ));
-    assert!(
-        receiver.export_attempts().stalled >= 1,
-        "the export reached the receiver"
-    );
-    assert!(
-        run.drop_ms() < 3_000,
-        "300 ms batch export timeout, drop took {} ms",
-        run.drop_ms()
-    );
+    let ms = drop_ms_against_stalled_collector(&[("OTEL_BSP_EXPORT_TIMEOUT", "300")]);
+    assert!(ms < 3_000, "300 ms batch export timeout, drop took {ms} ms");
 }
 
 // === Shutdown ===

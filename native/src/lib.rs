@@ -65,6 +65,10 @@ pub const BAGGAGE: &str = "baggage";
 
 pub mod http;
 
+#[cfg(test)]
+mod testing;
+mod tracer;
+
 pub use http::{ServerTraceLayer, TracedClient};
 
 pub mod bootstrap;

@@ -6,9 +6,7 @@
 //! The tracer provider and propagator are process-wide globals, so the tests
 //! take [`GLOBALS`] for their whole run.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,15 +15,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use meshtrace::http::{ServerTraceLayer, TracedClient};
 use meshtrace_tests::otlp_receiver::{OtlpReceiver, ReceivedSpan};
+use meshtrace_tests::sdk_pipeline::{Transport, flush, install};
 use opentelemetry::global;
 use opentelemetry::trace::Tracer;
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode as OtlpStatus;
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use tokio::net::TcpListener;
 
 /// Serialises the tests: each installs its own global provider.
@@ -37,89 +31,6 @@ const INCOMING_SPAN_ID: &str = "00f067aa0ba902b7";
 /// The span A's handler starts itself.
 const HANDLER_SPAN: &str = "load order";
 const WAIT: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone, Copy)]
-enum Transport {
-    Grpc,
-    HttpProtobuf,
-}
-
-// === pipeline ===
-
-/// Runs the OTLP exporter's futures on the test runtime: the SDK's batch
-/// processor exports from its own thread, outside any Tokio context, which
-/// the async reqwest (and tonic) clients need.
-#[derive(Debug)]
-struct OnRuntime {
-    inner: Arc<opentelemetry_otlp::SpanExporter>,
-    runtime: tokio::runtime::Handle,
-}
-
-impl SpanExporter for OnRuntime {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        let inner = self.inner.clone();
-        let task = self.runtime.spawn(async move { inner.export(batch).await });
-        async move {
-            task.await
-                .unwrap_or_else(|e| Err(OTelSdkError::InternalFailure(e.to_string())))
-        }
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.set_resource(resource);
-        }
-    }
-}
-
-/// Builds a provider exporting to `receiver` over `transport` and installs
-/// it, with the W3C propagator, as the globals.
-fn install(receiver: &OtlpReceiver, transport: Transport) -> SdkTracerProvider {
-    let exporter = match transport {
-        Transport::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(format!("http://127.0.0.1:{}", receiver.grpc_port()))
-            .build(),
-        Transport::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(format!(
-                "http://127.0.0.1:{}/v1/traces",
-                receiver.http_port()
-            ))
-            .build(),
-    }
-    .unwrap_or_else(|e| panic!("cannot build the {transport:?} exporter: {e}"));
-    let provider = SdkTracerProvider::builder()
-        .with_resource(
-            Resource::builder_empty()
-                .with_service_name(SERVICE_NAME)
-                .build(),
-        )
-        .with_batch_exporter(OnRuntime {
-            inner: Arc::new(exporter),
-            runtime: tokio::runtime::Handle::current(),
-        })
-        .build();
-    global::set_tracer_provider(provider.clone());
-    global::set_text_map_propagator(TraceContextPropagator::new());
-    provider
-}
-
-/// Flushes and shuts `provider` down off the async threads (both block).
-async fn flush(provider: SdkTracerProvider) {
-    tokio::task::spawn_blocking(move || {
-        provider
-            .force_flush()
-            .unwrap_or_else(|e| panic!("flush failed: {e}"));
-        let _ = provider.shutdown();
-    })
-    .await
-    .unwrap_or_else(|e| panic!("flush task failed: {e}"));
-}
 
 // === services ===
 
@@ -293,7 +204,7 @@ fn chain<'a>(
 async fn run_flow(transport: Transport) {
     let _globals = GLOBALS.lock().await;
     let receiver = OtlpReceiver::start().await;
-    let provider = install(&receiver, transport);
+    let provider = install(&receiver, transport, SERVICE_NAME);
     let apps = start_apps().await;
 
     let ok_trace = "4bf92f3577b34da6a3ce929d0e0e4701";
@@ -438,7 +349,7 @@ async fn a_calls_b_over_otlp_http_protobuf() {
 async fn a_request_without_traceparent_starts_a_new_trace() {
     let _globals = GLOBALS.lock().await;
     let receiver = OtlpReceiver::start().await;
-    let provider = install(&receiver, Transport::Grpc);
+    let provider = install(&receiver, Transport::Grpc, SERVICE_NAME);
     let apps = start_apps().await;
 
     let response = reqwest_client()

@@ -259,7 +259,7 @@ mod tests {
     use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
     use super::*;
-    use crate::http::testing::{attr, exporter, spans_of};
+    use crate::testing::{attr, exporter, spans_of};
 
     /// A loopback port nothing listens on.
     async fn closed_port() -> u16 {

@@ -61,8 +61,6 @@ mod future;
 mod layer;
 pub mod semconv;
 mod service;
-#[cfg(test)]
-mod testing;
 
 pub use body::ResponseBody;
 pub use client::{SendError, TracedClient, TracedRequestBuilder};
@@ -70,18 +68,7 @@ pub use future::ResponseFuture;
 pub use layer::ServerTraceLayer;
 pub use service::ServerTraceService;
 
-use opentelemetry::InstrumentationScope;
-use opentelemetry::global::{self, BoxedTracer};
-
 /// The instrumentation scope name of every span this module records.
-pub const SCOPE_NAME: &str = "meshtrace";
+pub use crate::tracer::SCOPE_NAME;
 
-/// A tracer from the current global provider, scoped `meshtrace` with the
-/// crate version.
-fn tracer() -> BoxedTracer {
-    global::tracer_with_scope(
-        InstrumentationScope::builder(SCOPE_NAME)
-            .with_version(env!("CARGO_PKG_VERSION"))
-            .build(),
-    )
-}
+use crate::tracer::tracer;

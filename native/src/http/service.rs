@@ -178,7 +178,7 @@ mod tests {
     use opentelemetry::trace::{SpanKind, Status};
 
     use super::*;
-    use crate::http::testing::{attr, exporter, spans_of};
+    use crate::testing::{attr, exporter, spans_of};
 
     /// Answers with `status`, or fails when `status` is `None`.
     #[derive(Clone, Copy)]

@@ -56,7 +56,7 @@ pub enum EncodeError {
 pub enum DecodeError {
     /// Neither a structured `content-type` nor a `ce-specversion` header.
     #[error(
-        "not a CloudEvent: no `content-type: application/cloudevents+json` and no `ce-specversion` header"
+        "not a CloudEvent: no `content-type: application/cloudevents+json`, no `ce-specversion` header and no JSON `specversion` member"
     )]
     NotACloudEvent,
     /// A required context attribute (`id`, `source`, `specversion`,
@@ -100,6 +100,24 @@ pub enum DecodeError {
         /// The SDK's message, which names the attribute.
         reason: String,
     },
+}
+
+// === impl DecodeError ===
+
+impl DecodeError {
+    /// A low-cardinality name for the failure, used as `error.type` on
+    /// the consumer's span (e.g. `missing_attribute`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotACloudEvent => "not_a_cloudevent",
+            Self::MissingAttribute { .. } => "missing_attribute",
+            Self::UnsupportedSpecVersion { .. } => "unsupported_specversion",
+            Self::InvalidHeaderValue { .. } => "invalid_header_value",
+            Self::InvalidJson { .. } => "invalid_json",
+            Self::InvalidJsonData { .. } => "invalid_json_data",
+            Self::InvalidAttribute { .. } => "invalid_attribute",
+        }
+    }
 }
 
 // === encode ===
@@ -162,21 +180,43 @@ fn insert_encoded(headers: &mut HeaderMap, name: &str, value: &str) -> Result<()
 
 /// Decodes a NATS message (binding §3): structured when `content-type`
 /// starts with `application/cloudevents+json` (case-insensitive), binary
-/// when a `ce-specversion` header is present, else
-/// [`DecodeError::NotACloudEvent`]. Header names match case-insensitively.
+/// when a `ce-specversion` header is present. Header names match
+/// case-insensitively.
+///
+/// Otherwise, a payload that is a JSON object with a `specversion` member
+/// is read as a structured event: NATS binding v1.0.2 §3 made structured
+/// mode the only mode ("the content mode is always structured"), so
+/// senders written against it, and header-less publishers such as the Go
+/// service evalops/cerebro (`js.Publish(subject, json)` with only
+/// `Nats-Msg-Id`), send no content type. Anything else is
+/// [`DecodeError::NotACloudEvent`].
 pub fn decode(headers: Option<&HeaderMap>, payload: &[u8]) -> Result<Event, DecodeError> {
-    let Some(headers) = headers else {
-        return Err(DecodeError::NotACloudEvent);
-    };
-    let extractor = HeaderExtractor(headers);
-    let content_type = extractor.get_ignore_case(CONTENT_TYPE);
+    let extractor = headers.map(HeaderExtractor);
+    let content_type = extractor.and_then(|e| e.get_ignore_case(CONTENT_TYPE));
     if content_type.is_some_and(is_structured) {
         return decode_structured(payload);
     }
-    if extractor.get_ignore_case("ce-specversion").is_some() {
+    if let Some(headers) = headers
+        && HeaderExtractor(headers)
+            .get_ignore_case("ce-specversion")
+            .is_some()
+    {
         return decode_binary(headers, content_type, payload);
     }
+    if looks_structured(payload) {
+        return decode_structured(payload);
+    }
     Err(DecodeError::NotACloudEvent)
+}
+
+/// Whether a payload sent without any CloudEvents marker is a JSON-format
+/// event: a JSON object with a `specversion` member.
+fn looks_structured(payload: &[u8]) -> bool {
+    if payload.trim_ascii_start().first() != Some(&b'{') {
+        return false;
+    }
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(payload)
+        .is_ok_and(|object| object.contains_key("specversion"))
 }
 
 fn is_structured(content_type: &str) -> bool {
@@ -568,6 +608,38 @@ mod tests {
         assert_eq!(
             creation_context(&event),
             Some((TP.to_owned(), Some("vendor=1".to_owned())))
+        );
+    }
+
+    #[test]
+    fn reads_header_less_structured_events_as_the_go_reference_service_sends_them() {
+        // evalops/cerebro `internal/events/jetstream.go`: `js.Publish` of
+        // the JSON event with only a `Nats-Msg-Id` header; extension names
+        // with `_` and a `urn:` dataschema, as that service writes them.
+        let payload = format!(
+            r#"{{"specversion":"1.0","id":"evt-1","source":"cerebro","type":"eval.completed",
+            "subject":"eval.completed","time":"2026-11-25T10:00:00.123456789Z",
+            "dataschema":"urn:cerebro:events:eval.completed/v1","schema_version":"v1",
+            "tenant_id":"acme","traceparent":"{TP}","datacontenttype":"application/json",
+            "data":{{"score":0.9,"traceparent":"{TP}","tenant_id":"acme"}}}}"#
+        );
+        let msg_id_only = headers(&[("Nats-Msg-Id", "evt-1")]);
+        for (reason, headers) in [
+            ("Nats-Msg-Id only", Some(&msg_id_only)),
+            ("no headers", None),
+        ] {
+            let event = decode(headers, payload.as_bytes()).expect(reason);
+            assert_eq!(event.id(), "evt-1", "{reason}");
+            assert_eq!(
+                creation_context(&event),
+                Some((TP.to_owned(), None)),
+                "{reason}"
+            );
+        }
+        let not_an_event = decode(None, br#"{"id":"1","source":"s","type":"t"}"#);
+        assert!(
+            matches!(not_an_event, Err(DecodeError::NotACloudEvent)),
+            "a JSON object without specversion is not sniffed as an event"
         );
     }
 

@@ -79,13 +79,28 @@
 
 mod binding;
 mod carrier;
+mod context;
 mod extension;
+mod jetstream;
 mod percent;
+mod publisher;
+mod receive;
+pub mod semconv;
+mod send;
+mod subscription;
 
 pub use binding::{
     CE_PREFIX, CONTENT_TYPE, DecodeError, EncodeError, SPEC_VERSION, STRUCTURED_CONTENT_TYPE,
     decode, encode_binary, encode_structured,
 };
 pub use carrier::{HeaderExtractor, HeaderInjector};
+pub use context::{MessageContext, ParentMode};
 pub use extension::{creation_context, set_creation_context_if_absent};
+pub use jetstream::{
+    DeliveryInfo, HandlerError, JetStreamDelivery, JetStreamProcessError, JetStreamPublishError,
+    JetStreamPublisher,
+};
 pub use percent::{percent_decode, percent_encode};
+pub use publisher::{PublishError, Publisher, Reply, RequestError};
+pub use send::Mode;
+pub use subscription::{Delivery, ProcessError, RespondError, Subscription};

@@ -1,0 +1,148 @@
+//! The producer side shared by core NATS, request-reply and JetStream:
+//! start the span, record the creation context, encode, inject.
+
+use async_nats::{Client, HeaderMap};
+use bytes::Bytes;
+use cloudevents::Event;
+use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+
+use super::binding::{EncodeError, encode_binary, encode_structured};
+use super::context::{inject, w3c_fields};
+use super::extension::set_creation_context_if_absent;
+use super::semconv::{self, ERROR_TYPE, Operation, SERVER_ADDRESS, SERVER_PORT};
+use crate::tracer::tracer;
+
+/// How an event is laid out in the NATS message (CloudEvents NATS binding
+/// §3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Attributes as `ce-` headers, data as the payload (§3.1). The default.
+    #[default]
+    Binary,
+    /// The JSON event format as the payload,
+    /// `content-type: application/cloudevents+json` (§3.2).
+    Structured,
+}
+
+/// The server a span names in `server.address` / `server.port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServerAddress {
+    host: String,
+    port: u16,
+}
+
+/// What every sending span is configured with.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SendSettings {
+    pub(crate) mode: Mode,
+    pub(crate) template: Option<String>,
+    pub(crate) server: Option<ServerAddress>,
+}
+
+/// An encoded message under its started span.
+pub(crate) struct Outgoing {
+    /// The caller's context with the new span.
+    pub(crate) cx: Context,
+    pub(crate) headers: HeaderMap,
+    pub(crate) payload: Bytes,
+}
+
+// === impl ServerAddress ===
+
+impl ServerAddress {
+    /// An explicit address.
+    pub(crate) fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// The address the connected server reports in its INFO, unless it
+    /// listens on a wildcard address (which names no server).
+    pub(crate) fn from_client(client: &Client) -> Option<Self> {
+        let info = client.server_info();
+        let wildcard = matches!(info.host.as_str(), "" | "0.0.0.0" | "::" | "[::]");
+        (!wildcard && info.port != 0).then(|| Self::new(info.host, info.port))
+    }
+
+    pub(crate) fn push_attributes(&self, attributes: &mut Vec<KeyValue>) {
+        attributes.push(KeyValue::new(SERVER_ADDRESS, self.host.clone()));
+        attributes.push(KeyValue::new(SERVER_PORT, i64::from(self.port)));
+    }
+}
+
+// === impl SendSettings ===
+
+impl SendSettings {
+    pub(crate) fn for_client(client: &Client) -> Self {
+        Self {
+            server: ServerAddress::from_client(client),
+            ..Self::default()
+        }
+    }
+
+    /// Starts a `kind` span for `operation` as a child of the current
+    /// context, records it as the event's creation context unless the
+    /// event has one, encodes the event in `mode` and injects the span
+    /// into the headers. On an encode error the span ends with it.
+    pub(crate) fn start(
+        &self,
+        operation: Operation,
+        kind: SpanKind,
+        subject: &str,
+        mut event: Event,
+        mode: Mode,
+    ) -> Result<Outgoing, EncodeError> {
+        let parent = Context::current();
+        let template = self.template.as_deref();
+        let mut attributes = operation.attributes(subject, template);
+        semconv::push_event_attributes(&event, &mut attributes);
+        if let Some(server) = &self.server {
+            server.push_attributes(&mut attributes);
+        }
+        let builder = SpanBuilder::from_name(operation.span_name(subject, template))
+            .with_kind(kind)
+            .with_attributes(attributes);
+        let cx = parent.with_span(tracer().build_with_context(builder, &parent));
+
+        if let Some((traceparent, tracestate)) = w3c_fields(&cx) {
+            set_creation_context_if_absent(&mut event, &traceparent, tracestate.as_deref());
+        }
+        let encoded = match mode {
+            Mode::Binary => encode_binary(&event),
+            Mode::Structured => encode_structured(&event),
+        };
+        let (mut headers, payload) = match encoded {
+            Ok(encoded) => encoded,
+            Err(error) => {
+                end_with_error(&cx, semconv::error_type(&error), &error);
+                return Err(error);
+            }
+        };
+        inject(&cx, &mut headers);
+        cx.span().set_attribute(KeyValue::new(
+            semconv::MESSAGING_MESSAGE_BODY_SIZE,
+            i64::try_from(payload.len()).unwrap_or(i64::MAX),
+        ));
+        Ok(Outgoing {
+            cx,
+            headers,
+            payload,
+        })
+    }
+}
+
+/// Marks the span in `cx` failed with `error.type` and the error's message,
+/// and ends it.
+pub(crate) fn end_with_error(
+    cx: &Context,
+    error_type: impl Into<opentelemetry::StringValue>,
+    error: &dyn std::fmt::Display,
+) {
+    let span = cx.span();
+    span.set_attribute(KeyValue::new(ERROR_TYPE, error_type.into()));
+    span.set_status(Status::error(error.to_string()));
+    span.end();
+}

@@ -1,5 +1,49 @@
-//! Trace context and CloudEvents over NATS: the pure part (header carriers
-//! and the CloudEvents NATS binding), no network.
+//! Trace context and CloudEvents over NATS: core NATS, JetStream and
+//! request-reply, over [`async_nats`].
+//!
+//! ```no_run
+//! use cloudevents::{EventBuilder, EventBuilderV10};
+//! use futures_util::StreamExt;
+//! use meshtrace::nats::{Publisher, Subscription};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+//!
+//! // Consumer: a CONSUMER span `process orders.created` per message,
+//! // child of the publisher's span, current while the handler runs.
+//! let mut orders = Subscription::subscribe(&client, "orders.created").await?;
+//! tokio::spawn(async move {
+//!     while let Some(delivery) = orders.next().await {
+//!         let _ = delivery
+//!             .process(|event| async move { Ok::<_, std::io::Error>(event) })
+//!             .await;
+//!     }
+//! });
+//!
+//! // Producer: a PRODUCER span `send orders.created`, child of the current
+//! // span; `traceparent` in the NATS headers and in the event.
+//! let event = EventBuilderV10::new()
+//!     .id("order-1")
+//!     .source("/checkout")
+//!     .ty("com.example.order.created")
+//!     .build()?;
+//! Publisher::new(client).publish("orders.created", event).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - [`Publisher`]: core NATS publish (PRODUCER) and
+//!   [`request`](Publisher::request) (CLIENT), binary or structured
+//!   ([`Mode`]).
+//! - [`Subscription`] / [`Delivery`]: consume with
+//!   [`process`](Delivery::process) (CONSUMER), answer requests with
+//!   [`respond`](Delivery::respond).
+//! - [`JetStreamPublisher`]: publish and wait for the stream's ack.
+//!   [`JetStreamDelivery`]: process a pulled message; the handler's
+//!   result acks, naks ([`HandlerError::Retry`]) or terms
+//!   ([`HandlerError::Reject`]); nothing is acknowledged implicitly.
+//! - [`MessageContext`]: the hop and creation contexts of a message, and
+//!   [`ParentMode`] for how a process span relates to them.
 //!
 //! # Wire contract
 //!
@@ -54,7 +98,51 @@
 //!
 //! **Reading** ([`decode`]): structured when `content-type` starts with
 //! `application/cloudevents+json` (any case), else binary when
-//! `ce-specversion` is present, else [`DecodeError::NotACloudEvent`].
+//! `ce-specversion` is present, else structured when the payload is a JSON
+//! object with a `specversion` member (binding v1.0.2 had structured mode
+//! only and no content type; header-less Go publishers such as
+//! evalops/cerebro send that), else [`DecodeError::NotACloudEvent`].
+//!
+//! **Which context is which.** The NATS `traceparent` header is the
+//! **hop**: the span that sent this message (rewritten at every hop). The
+//! event's `traceparent` extension is the **creation** context: set once,
+//! by the first meshtrace producer when the event has none, and carried
+//! unchanged by every forwarder (distributed-tracing extension). A
+//! consumer's span is a child of the hop (else of the creation context,
+//! else a new root) and links the creation context when it differs.
+//! Malformed values of either are ignored (W3C Trace Context §4.2–4.3:
+//! restart the trace); they never fail processing.
+//!
+//! # Span contract
+//!
+//! Scope `meshtrace`. Span names are `{operation} {subject}`, or
+//! `{operation} {template}` with `with_destination_template`.
+//!
+//! | operation | kind | name | `messaging.operation.type` / `.name` | ends |
+//! |---|---|---|---|---|
+//! | [`Publisher::publish`] | PRODUCER | `send <subject>` | `send` / `send` | when the client has queued the message |
+//! | [`JetStreamPublisher::publish`] | PRODUCER | `send <subject>` | `send` / `send` | after the stream's ack |
+//! | [`Publisher::request`] | CLIENT | `request <subject>` | `send` / `request` | after the reply (links the responder's span) |
+//! | [`Delivery::process`], [`Delivery::respond`], [`JetStreamDelivery::process`] | CONSUMER | `process <subject>` | `process` / `process` | after the handler (and the reply, or the ack) |
+//!
+//! Attributes on every span (messaging and CloudEvents semantic
+//! conventions, plus `messaging.nats.*` of meshtrace's own):
+//!
+//! | attribute | value |
+//! |---|---|
+//! | `messaging.system` | `nats` |
+//! | `messaging.destination.name` | the subject |
+//! | `messaging.destination.template` | the template, when configured |
+//! | `messaging.message.id`, `cloudevents.event_id` | the event `id` |
+//! | `cloudevents.event_source`, `cloudevents.event_type`, `cloudevents.event_subject`, `cloudevents.event_spec_version` | the event's attributes |
+//! | `messaging.message.body.size` | the NATS payload in bytes |
+//! | `server.address`, `server.port` | the server from its INFO (not when it listens on a wildcard address), or `with_server_address` |
+//! | `messaging.consumer.group.name` | the queue group ([`Subscription::queue_subscribe`]) |
+//! | `messaging.destination.subscription.name` | the JetStream consumer |
+//! | `messaging.nats.jetstream.stream`, `messaging.nats.jetstream.sequence` | the stream and stream sequence (JetStream publish ack and deliveries) |
+//! | `messaging.nats.message.delivery_count` | the delivery attempt, from 1 (JetStream) |
+//! | `messaging.nats.jetstream.ack` | `ack`, `nak` or `term`: how the handler settled the message |
+//! | `error.type` | on failure: the handler error's type name, a [`DecodeError::kind`] (e.g. `missing_attribute`), or the client's error kind in snake case (`max_payload_exceeded`, `timed_out`, `no_responders`) |
 //!
 //! ```
 //! use cloudevents::{EventBuilder, EventBuilderV10};

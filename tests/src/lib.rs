@@ -19,6 +19,7 @@ pub mod nats;
 pub mod otlp_receiver;
 pub mod ports;
 pub mod proxy_wasm_host;
+pub mod python;
 mod runtime;
 pub mod sdk_pipeline;
 pub mod services;

@@ -13,6 +13,10 @@ pub use crate::proxy_wasm_host::FILTER_WASM_ENV;
 pub const ENVOY_ENV: &str = "MESHTRACE_ENVOY";
 /// Absolute path of nats-server; default `<workspace>/.tools/bin/nats-server`.
 pub const NATS_SERVER_ENV: &str = "MESHTRACE_NATS_SERVER";
+/// Absolute path of the Python interpreter with the interop packages
+/// (nats-py, cloudevents, opentelemetry-sdk); default
+/// `<workspace>/.tools/venv/bin/python`.
+pub const PYTHON_ENV: &str = "MESHTRACE_PYTHON";
 
 /// The workspace root (the parent of the `tests/` package).
 pub fn workspace_root() -> PathBuf {
@@ -41,6 +45,16 @@ pub fn nats_server_binary() -> PathBuf {
         ".tools/bin/nats-server",
         "cargo xtask setup",
     )
+}
+
+/// The Python interpreter of the interop venv (`$MESHTRACE_PYTHON`, else
+/// `.tools/venv/bin/python`).
+///
+/// # Panics
+///
+/// If there is no file there: run `cargo xtask setup`.
+pub fn python_binary() -> PathBuf {
+    tool(PYTHON_ENV, ".tools/venv/bin/python", "cargo xtask setup")
 }
 
 /// The built filter module (`$MESHTRACE_FILTER_WASM`, else

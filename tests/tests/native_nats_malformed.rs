@@ -33,6 +33,13 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 
 type Check = fn(&DecodeError) -> bool;
 
+/// (reason, headers, payload, `error.type`, the expected error).
+type DecodeCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8], &'a str, Check);
+
+/// (reason, traceparent header, ce-traceparent, ce-id, expected trace id or
+/// `None` for a new root).
+type HeaderCase<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, Option<&'a str>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn invalid_cloudevents_are_typed_errors_and_error_spans() {
     let _globals = GLOBALS.lock().await;
@@ -53,7 +60,7 @@ async fn invalid_cloudevents_are_typed_errors_and_error_spans() {
         pairs.retain(|(n, _)| *n != missing);
         pairs
     };
-    let cases: Vec<(&str, Vec<(&str, &str)>, &[u8], &str, Check)> = vec![
+    let cases: Vec<DecodeCase> = vec![
         (
             "not JSON, no CloudEvents headers",
             vec![],
@@ -182,8 +189,7 @@ async fn malformed_and_oversized_trace_headers_never_fail_processing() {
     let huge_state = format!("k={}", "v".repeat(64 * 1024));
     let huge_parent = format!("00-{}-00f067aa0ba902b7-01", "a".repeat(4096));
     let huge_id = "i".repeat(100 * 1024);
-    // (reason, traceparent header, ce-traceparent, ce-id, expected trace id or None for a new root)
-    let cases: [(&str, &str, Option<&str>, &str, Option<&str>); 5] = [
+    let cases: [HeaderCase; 5] = [
         (
             "garbage traceparent, no extension",
             "00-zz-yy-01",

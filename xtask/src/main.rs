@@ -4,9 +4,14 @@
 //! cargo xtask setup          # install the test tools into .tools/
 //! cargo xtask build-filter   # build the proxy-wasm module
 //! cargo xtask test [-- ARGS] # the project's test command (CI runs it)
+//! cargo xtask demo [ARGS]    # the revenue flow through Envoy and NATS as one trace
+//! cargo xtask bench envoy    # Envoy: no tracing vs native tracer vs meshtrace
+//! cargo xtask bench nats     # NATS publish-and-consume, traced vs untraced
 //! ```
 
+mod bench;
 mod cmd;
+mod demo;
 mod filter;
 mod requirements;
 mod setup;
@@ -28,6 +33,17 @@ commands:
   test [-- ARGS]  the test command: setup, build-filter, fmt, clippy (host and
                   wasm32-wasip1), doc, then `cargo test --workspace ARGS`
                   (e.g. `cargo xtask test -- filter_export -- --nocapture`)
+  demo [ARGS]     setup, build-filter, then run the demo: the revenue flow
+                  through Envoy and NATS as one trace, printed as a waterfall,
+                  written to target/meshtrace-demo/trace.svg, checked hop by
+                  hop (ARGS go to meshtrace-demo, e.g. `--quick`)
+  bench envoy [--rounds N] [--duration S]
+                  benchmark Envoy with no tracing, its native OpenTelemetry
+                  tracer and the meshtrace filter (installs wrk and oha);
+                  prints the table, writes docs/bench/envoy.{md,svg,json}
+  bench nats [--rounds N] [--messages N]
+                  publish-and-consume throughput over nats-server, traced
+                  vs untraced; prints the table, writes docs/bench/nats.md
   help            print this message
 ";
 
@@ -37,6 +53,8 @@ enum Task {
     Setup,
     BuildFilter,
     Test { cargo_test_args: Vec<String> },
+    Demo { demo_args: Vec<String> },
+    Bench(bench::Bench),
     Help,
 }
 
@@ -53,6 +71,12 @@ fn parse(args: &[String]) -> Result<Task, String> {
         "setup" => no_more(Task::Setup),
         "build-filter" => no_more(Task::BuildFilter),
         "help" | "-h" | "--help" => no_more(Task::Help),
+        "demo" => Ok(Task::Demo {
+            demo_args: rest
+                .strip_prefix(&["--".to_owned()][..])
+                .unwrap_or(rest)
+                .to_vec(),
+        }),
         "test" => match rest.split_first() {
             None => Ok(Task::Test {
                 cargo_test_args: Vec::new(),
@@ -64,6 +88,7 @@ fn parse(args: &[String]) -> Result<Task, String> {
                 "`test` passes arguments to cargo test only after `--`, got `{extra}`"
             )),
         },
+        "bench" => bench::parse(rest).map(Task::Bench),
         other => Err(format!("unknown command `{other}`")),
     }
 }
@@ -86,6 +111,8 @@ fn main() -> ExitCode {
         Task::Setup => setup::run(&ws).map(drop),
         Task::BuildFilter => filter::build(&ws).map(drop),
         Task::Test { cargo_test_args } => test::run(&ws, &cargo_test_args),
+        Task::Demo { demo_args } => demo::run(&ws, &demo_args),
+        Task::Bench(target) => bench::run(&ws, &target),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,6 +148,23 @@ mod tests {
     }
 
     #[test]
+    fn passes_demo_args_with_or_without_dashes() {
+        assert_eq!(parse(&args("demo")), Ok(Task::Demo { demo_args: vec![] }));
+        assert_eq!(
+            parse(&args("demo --quick")),
+            Ok(Task::Demo {
+                demo_args: args("--quick")
+            })
+        );
+        assert_eq!(
+            parse(&args("demo -- --quick --svg t.svg")),
+            Ok(Task::Demo {
+                demo_args: args("--quick --svg t.svg")
+            })
+        );
+    }
+
+    #[test]
     fn passes_args_after_dashes_to_cargo_test() {
         assert_eq!(
             parse(&args("test -- filter_export -- --nocapture")),
@@ -131,10 +175,68 @@ mod tests {
     }
 
     #[test]
+    fn parses_bench_envoy_with_its_options() {
+        use bench::{Bench, EnvoyOptions};
+        assert_eq!(
+            parse(&args("bench envoy")),
+            Ok(Task::Bench(Bench::Envoy(EnvoyOptions::default())))
+        );
+        assert_eq!(
+            parse(&args("bench envoy --rounds 5 --duration 20")),
+            Ok(Task::Bench(Bench::Envoy(EnvoyOptions {
+                rounds: Some(5),
+                duration: Some(20),
+            })))
+        );
+        assert_eq!(
+            parse(&args("bench envoy --duration 3")),
+            Ok(Task::Bench(Bench::Envoy(EnvoyOptions {
+                rounds: None,
+                duration: Some(3),
+            })))
+        );
+    }
+
+    #[test]
+    fn parses_bench_nats_with_its_options() {
+        use bench::{Bench, NatsOptions};
+        assert_eq!(
+            parse(&args("bench nats")),
+            Ok(Task::Bench(Bench::Nats(NatsOptions::default())))
+        );
+        assert_eq!(
+            parse(&args("bench nats --messages 5000 --rounds 2")),
+            Ok(Task::Bench(Bench::Nats(NatsOptions {
+                rounds: Some(2),
+                messages: Some(5000),
+            })))
+        );
+        assert!(
+            parse(&args("bench nats --duration 3")).is_err(),
+            "--duration is the Envoy benchmark's"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_bench_command_lines() {
+        for (line, reason) in [
+            ("bench", "a target is required"),
+            ("bench redis", "unknown target"),
+            ("bench envoy --rounds", "flag without a value"),
+            ("bench envoy --rounds 0", "zero rounds"),
+            ("bench envoy --rounds three", "not a number"),
+            ("bench envoy --rounds 3 --rounds 4", "flag given twice"),
+            ("bench envoy --fast", "unknown flag"),
+        ] {
+            assert!(parse(&args(line)).is_err(), "{reason}: `{line}`");
+        }
+    }
+
+    #[test]
     fn rejects_bad_command_lines() {
         for (line, reason) in [
             ("", "no command"),
-            ("demo", "unknown command"),
+            ("deploy", "unknown command"),
             ("setup --force", "setup takes no arguments"),
             ("test filter_export", "test args need `--` first"),
         ] {

@@ -1,0 +1,124 @@
+//! `meshtrace-bench-nats`: the NATS benchmark behind `cargo xtask bench
+//! nats`. Starts nats-server (`$MESHTRACE_NATS_SERVER`, else
+//! `.tools/bin/nats-server`) and the OTLP sink, installs the tracer
+//! provider with `meshtrace::Builder` (OTLP/gRPC to the sink; batching from
+//! the standard `OTEL_BSP_*` variables, which `cargo xtask bench nats` sets
+//! to 1 s batches and a queue large enough that no span is dropped), runs
+//! the rounds, checks the sink's span count and prints the table.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use meshtrace::bootstrap::OtlpProtocol;
+use meshtrace_bench::nats::{self, NatsPlan};
+use meshtrace_bench::sink::Sink;
+use meshtrace_tests::nats::{NatsOptions, NatsServer};
+
+const USAGE: &str = "\
+usage: meshtrace-bench-nats [--rounds N] [--messages N] [--payload BYTES] [--out DIR]
+
+Publish-and-consume throughput over a real nats-server, traced vs untraced,
+interleaved (default 5 rounds of 20000 messages with 256 bytes of data).
+--out DIR writes nats.md there.
+";
+
+struct Args {
+    plan: NatsPlan,
+    out: Option<PathBuf>,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut out = None;
+    let mut plan = NatsPlan {
+        rounds: 5,
+        messages: 20_000,
+        payload_bytes: 256,
+    };
+    let mut iter = args.iter();
+    while let Some(flag) = iter.next() {
+        let value = iter
+            .next()
+            .ok_or_else(|| format!("`{flag}` needs a value"))?;
+        let number = || {
+            value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("`{flag}` needs a positive integer, got `{value}`"))
+        };
+        match flag.as_str() {
+            "--out" => out = Some(PathBuf::from(value)),
+            "--rounds" => plan.rounds = number()?,
+            "--messages" => plan.messages = number()?,
+            "--payload" => plan.payload_bytes = number()?,
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    Ok(Args { plan, out })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse(&args) {
+        Ok(args) => args,
+        Err(problem) => {
+            eprintln!("meshtrace-bench-nats: {problem}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(problem) => {
+            eprintln!("meshtrace-bench-nats: {problem}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<bool, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let sink = Sink::start(runtime.handle()).map_err(|e| format!("sink: {e}"))?;
+    let server = NatsServer::start_with(NatsOptions::default().with_jetstream(false))
+        .map_err(|e| format!("nats-server: {e:#}"))?;
+    let telemetry = meshtrace::Builder::new()
+        .with_service_name("meshtrace-bench-nats")
+        .with_protocol(OtlpProtocol::Grpc)
+        .with_endpoint(format!("http://127.0.0.1:{}", sink.grpc_port()))
+        .init()
+        .map_err(|e| format!("telemetry: {e}"))?;
+
+    println!(
+        "NATS publish-and-consume: {} interleaved rounds × {} messages, {} bytes of data, nats-server at {}",
+        args.plan.rounds,
+        args.plan.messages,
+        args.plan.payload_bytes,
+        server.url()
+    );
+    let rounds = runtime
+        .block_on(nats::run(&server.url(), &args.plan))
+        .map_err(|e| e.to_string())?;
+    telemetry.force_flush().map_err(|e| format!("flush: {e}"))?;
+    let expected = nats::spans_expected(&rounds);
+    // The last batch may still be in flight to the sink.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sink.counts().spans() < expected && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let received = sink.counts().spans();
+    let table = nats::table(&rounds, expected, received);
+    println!("\n{table}");
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join("nats.md");
+        std::fs::write(&path, &table).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    drop(telemetry);
+    Ok(received == expected)
+}

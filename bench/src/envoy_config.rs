@@ -1,0 +1,479 @@
+//! The Envoy configurations under test, rendered as YAML.
+//!
+//! Every configuration has one HTTP listener on `127.0.0.1` (`stat_prefix:
+//! ingress`), one admin listener, the collector clusters pointing at the
+//! sink, and (variant `upstream`) a cluster of the fast upstream. They
+//! differ only in tracing:
+//!
+//! - [`TracerConfig::None`]: no tracing at all.
+//! - [`TracerConfig::Native`]: the connection manager's `tracing` with the
+//!   `envoy.tracers.opentelemetry` provider, `random_sampling` 100 %. With an
+//!   upstream, `spawn_upstream_span: true` makes the router add a CLIENT span
+//!   per upstream request, so the native tracer reports SERVER + CLIENT.
+//!   Batching is set through the runtime keys the tracer reads:
+//!   `tracing.opentelemetry.flush_interval_ms` 1000 and
+//!   `tracing.opentelemetry.min_flush_spans` 512, with `max_cache_size` 2048:
+//!   the same bounds as meshtrace's `batch` defaults.
+//! - [`TracerConfig::Meshtrace`] and its profiling forms: the meshtrace wasm
+//!   filter (V8) with `sampler.ratio` 1 and `batch.flush_interval_ms` 1000,
+//!   as `direction: inbound` (SERVER); with an upstream a second instance,
+//!   `direction: outbound`, sits after it in the same filter chain, so it
+//!   sees the `traceparent` the first one wrote and reports the CLIENT child,
+//!   on the same single connection manager the native tracer uses.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Whether Envoy answers itself or proxies to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// `direct_response` 200: one SERVER span per request.
+    Direct,
+    /// Routed to the fast upstream: SERVER + CLIENT span per request.
+    Upstream,
+}
+
+/// The OTLP protocol both tracers export with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/HTTP, binary protobuf.
+    HttpProtobuf,
+    /// OTLP/gRPC.
+    Grpc,
+}
+
+/// How a configuration traces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TracerConfig {
+    /// No tracing.
+    None,
+    /// Envoy's built-in OpenTelemetry tracer.
+    Native,
+    /// The meshtrace filter as shipped.
+    Meshtrace,
+    /// Profiling: the meshtrace filter, load sends an unsampled
+    /// `traceparent` (propagation only, no span).
+    MeshtraceUnsampled,
+    /// Profiling: the meshtrace filter exporting to a cluster with no
+    /// endpoint (spans built and encoded, export calls fail at once).
+    MeshtraceNoExport,
+    /// Profiling: the meshtrace filter from another module build (e.g.
+    /// `opt-level = 3`).
+    MeshtraceAlt(PathBuf),
+}
+
+/// Ports and paths one rendering needs.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    /// The traced listener.
+    pub listener: u16,
+    /// Envoy's admin listener.
+    pub admin: u16,
+    /// The sink's OTLP/HTTP port.
+    pub sink_http: u16,
+    /// The sink's OTLP/gRPC port.
+    pub sink_grpc: u16,
+    /// The fast upstream.
+    pub upstream: u16,
+}
+
+/// Envoy's HTTP connection manager stat prefix of the traced listener.
+pub const STAT_PREFIX: &str = "ingress";
+
+/// `batch.max_spans` / `min_flush_spans`: spans per export call.
+pub const BATCH_SPANS: u32 = 512;
+/// `batch.max_queued_spans` / `max_cache_size`.
+pub const MAX_QUEUED_SPANS: u32 = 2048;
+/// Export interval, both tracers.
+pub const FLUSH_INTERVAL_MS: u32 = 1000;
+
+// === impl Variant ===
+
+impl Variant {
+    /// Its name on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Upstream => "upstream",
+        }
+    }
+
+    /// Parses [`Variant::name`].
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Direct, Self::Upstream]
+            .into_iter()
+            .find(|v| v.name() == name)
+    }
+}
+
+// === impl Protocol ===
+
+impl Protocol {
+    /// Its name as meshtrace's `collector.protocol` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::HttpProtobuf => "http/protobuf",
+            Self::Grpc => "grpc",
+        }
+    }
+
+    /// Parses [`Protocol::name`].
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::HttpProtobuf, Self::Grpc]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+
+    fn cluster(self) -> &'static str {
+        match self {
+            Self::HttpProtobuf => "otel_collector",
+            Self::Grpc => "otel_collector_grpc",
+        }
+    }
+}
+
+// === impl TracerConfig ===
+
+impl TracerConfig {
+    /// Its name on the command line and in tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Native => "native",
+            Self::Meshtrace => "meshtrace",
+            Self::MeshtraceUnsampled => "meshtrace-unsampled",
+            Self::MeshtraceNoExport => "meshtrace-noexport",
+            Self::MeshtraceAlt(_) => "meshtrace-alt",
+        }
+    }
+
+    /// Parses [`TracerConfig::name`]; `meshtrace-alt` takes the module
+    /// `alt_module`.
+    pub fn parse(name: &str, alt_module: Option<&Path>) -> Option<Self> {
+        Some(match name {
+            "none" => Self::None,
+            "native" => Self::Native,
+            "meshtrace" => Self::Meshtrace,
+            "meshtrace-unsampled" => Self::MeshtraceUnsampled,
+            "meshtrace-noexport" => Self::MeshtraceNoExport,
+            "meshtrace-alt" => Self::MeshtraceAlt(alt_module?.to_path_buf()),
+            _ => return None,
+        })
+    }
+
+    /// Whether the load sends a sampled `traceparent` (all but
+    /// [`TracerConfig::MeshtraceUnsampled`]).
+    pub fn sampled_load(&self) -> bool {
+        *self != Self::MeshtraceUnsampled
+    }
+
+    /// Whether the sink must receive one span per request per kind.
+    pub fn exports_spans(&self) -> bool {
+        matches!(self, Self::Native | Self::Meshtrace | Self::MeshtraceAlt(_))
+    }
+
+    fn module<'a>(&'a self, default: &'a Path) -> Option<&'a Path> {
+        match self {
+            Self::None | Self::Native => None,
+            Self::MeshtraceAlt(path) => Some(path),
+            _ => Some(default),
+        }
+    }
+}
+
+/// Renders the bootstrap for one run.
+pub fn render(
+    variant: Variant,
+    tracer: &TracerConfig,
+    protocol: Protocol,
+    module: &Path,
+    ports: &Ports,
+) -> String {
+    let mut hcm_tracing = String::new();
+    if *tracer == TracerConfig::Native {
+        hcm_tracing = native_tracing(variant, protocol, ports);
+    }
+    let route = match variant {
+        Variant::Direct => {
+            "direct_response: { status: 200, body: { inline_string: \"ok\" } }".to_owned()
+        }
+        Variant::Upstream => "route: { cluster: upstream }".to_owned(),
+    };
+    let mut filters = String::new();
+    if let Some(module) = tracer.module(module) {
+        let cluster = match tracer {
+            TracerConfig::MeshtraceNoExport => "no_endpoint",
+            _ => protocol.cluster(),
+        };
+        filters.push_str(&wasm_filter("inbound", cluster, protocol, module));
+        if variant == Variant::Upstream {
+            filters.push_str(&wasm_filter("outbound", cluster, protocol, module));
+        }
+    }
+    let Ports {
+        listener,
+        admin,
+        sink_http,
+        sink_grpc,
+        upstream,
+    } = ports;
+    format!(
+        r#"# Generated by meshtrace-bench: variant {variant}, tracer {tracer}.
+node: {{ id: bench, cluster: bench }}
+admin:
+  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}
+layered_runtime:
+  layers:
+  - name: bench
+    static_layer:
+      tracing.opentelemetry.flush_interval_ms: {FLUSH_INTERVAL_MS}
+      tracing.opentelemetry.min_flush_spans: {BATCH_SPANS}
+overload_manager:
+  resource_monitors:
+  - name: envoy.resource_monitors.global_downstream_max_connections
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig
+      max_active_downstream_connections: 10000
+static_resources:
+  listeners:
+  - name: ingress
+    traffic_direction: INBOUND
+    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listener} }} }}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: {STAT_PREFIX}
+          codec_type: AUTO
+{hcm_tracing}          route_config:
+            name: bench
+            virtual_hosts:
+            - name: bench
+              domains: ["*"]
+              routes:
+              - match: {{ prefix: "/" }}
+                {route}
+          http_filters:
+{filters}          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+{upstream_cluster}{collector_http}{collector_grpc}  - name: no_endpoint
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment: {{ cluster_name: no_endpoint, endpoints: [] }}
+"#,
+        variant = variant.name(),
+        tracer = tracer.name(),
+        upstream_cluster = cluster("upstream", *upstream, false),
+        collector_http = cluster("otel_collector", *sink_http, false),
+        collector_grpc = cluster("otel_collector_grpc", *sink_grpc, true),
+    )
+}
+
+fn native_tracing(variant: Variant, protocol: Protocol, ports: &Ports) -> String {
+    let exporter = match protocol {
+        Protocol::HttpProtobuf => format!(
+            "http_service:\n                  http_uri: {{ uri: \"http://127.0.0.1:{}/v1/traces\", cluster: otel_collector, timeout: 5s }}",
+            ports.sink_http
+        ),
+        Protocol::Grpc => "grpc_service:\n                  envoy_grpc: { cluster_name: otel_collector_grpc }\n                  timeout: 5s".to_owned(),
+    };
+    let spawn = variant == Variant::Upstream;
+    format!(
+        r#"          tracing:
+            random_sampling: {{ value: 100 }}
+            spawn_upstream_span: {spawn}
+            provider:
+              name: envoy.tracers.opentelemetry
+              typed_config:
+                "@type": type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
+                service_name: bench
+                max_cache_size: {MAX_QUEUED_SPANS}
+                {exporter}
+"#
+    )
+}
+
+fn wasm_filter(direction: &str, cluster: &str, protocol: Protocol, module: &Path) -> String {
+    let configuration = format!(
+        r#"{{"service_name":"bench","direction":"{direction}","collector":{{"cluster":"{cluster}","protocol":"{protocol}"}},"sampler":{{"ratio":1.0}},"batch":{{"max_spans":{BATCH_SPANS},"flush_interval_ms":{FLUSH_INTERVAL_MS},"max_queued_spans":{MAX_QUEUED_SPANS}}}}}"#,
+        protocol = protocol.name(),
+    );
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"          - name: envoy.filters.http.wasm
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: meshtrace_{direction}
+                root_id: meshtrace_{direction}
+                failure_policy: FAIL_OPEN
+                configuration:
+                  "@type": type.googleapis.com/google.protobuf.StringValue
+                  value: '{configuration}'
+                vm_config:
+                  vm_id: meshtrace_{direction}
+                  runtime: envoy.wasm.runtime.v8
+                  code: {{ local: {{ filename: "{module}" }} }}
+"#,
+        module = module.display(),
+    );
+    out
+}
+
+fn cluster(name: &str, port: u16, http2: bool) -> String {
+    let protocol = if http2 {
+        r#"    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: { http2_protocol_options: {} }
+"#
+    } else {
+        ""
+    };
+    format!(
+        r#"  - name: {name}
+    type: STATIC
+    connect_timeout: 1s
+{protocol}    load_assignment:
+      cluster_name: {name}
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }}
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports() -> Ports {
+        Ports {
+            listener: 10000,
+            admin: 10001,
+            sink_http: 4318,
+            sink_grpc: 4317,
+            upstream: 8080,
+        }
+    }
+
+    #[test]
+    fn only_the_native_config_has_hcm_tracing() {
+        let module = Path::new("/m.wasm");
+        for (tracer, native) in [
+            (TracerConfig::None, false),
+            (TracerConfig::Native, true),
+            (TracerConfig::Meshtrace, false),
+        ] {
+            let yaml = render(
+                Variant::Direct,
+                &tracer,
+                Protocol::HttpProtobuf,
+                module,
+                &ports(),
+            );
+            assert_eq!(
+                yaml.contains("envoy.tracers.opentelemetry"),
+                native,
+                "{}",
+                tracer.name()
+            );
+            assert_eq!(
+                yaml.contains("envoy.filters.http.wasm"),
+                tracer == TracerConfig::Meshtrace,
+                "{}",
+                tracer.name()
+            );
+        }
+    }
+
+    #[test]
+    fn upstream_variant_gets_a_client_span_from_both_tracers() {
+        let module = Path::new("/m.wasm");
+        let mesh = render(
+            Variant::Upstream,
+            &TracerConfig::Meshtrace,
+            Protocol::Grpc,
+            module,
+            &ports(),
+        );
+        assert!(mesh.contains(r#""direction":"inbound""#));
+        assert!(mesh.contains(r#""direction":"outbound""#));
+        assert!(mesh.contains(r#""cluster":"otel_collector_grpc","protocol":"grpc""#));
+        let native = render(
+            Variant::Upstream,
+            &TracerConfig::Native,
+            Protocol::Grpc,
+            module,
+            &ports(),
+        );
+        assert!(native.contains("spawn_upstream_span: true"));
+        assert!(native.contains("envoy_grpc: { cluster_name: otel_collector_grpc }"));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for name in [
+            "none",
+            "native",
+            "meshtrace",
+            "meshtrace-unsampled",
+            "meshtrace-noexport",
+        ] {
+            let parsed = TracerConfig::parse(name, None).expect(name);
+            assert_eq!(parsed.name(), name);
+        }
+        assert_eq!(TracerConfig::parse("meshtrace-alt", None), None);
+        assert!(TracerConfig::parse("meshtrace-alt", Some(Path::new("/o3.wasm"))).is_some());
+        assert_eq!(Variant::parse("upstream"), Some(Variant::Upstream));
+        assert_eq!(Protocol::parse("grpc"), Some(Protocol::Grpc));
+    }
+
+    /// With `MESHTRACE_ENVOY` (as `cargo xtask test` sets it) and
+    /// `MESHTRACE_FILTER_WASM`, every rendered config passes
+    /// `envoy --mode validate`; without them there is nothing to run.
+    #[test]
+    fn envoy_validates_every_config() {
+        let (Some(envoy), Some(module)) = (
+            std::env::var_os("MESHTRACE_ENVOY"),
+            std::env::var_os("MESHTRACE_FILTER_WASM"),
+        ) else {
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("bench-validate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let module = PathBuf::from(module);
+        for variant in [Variant::Direct, Variant::Upstream] {
+            for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+                for tracer in [
+                    TracerConfig::None,
+                    TracerConfig::Native,
+                    TracerConfig::Meshtrace,
+                    TracerConfig::MeshtraceNoExport,
+                ] {
+                    let yaml = render(variant, &tracer, protocol, &module, &ports());
+                    let path = dir.join("envoy.yaml");
+                    std::fs::write(&path, &yaml).expect("write config");
+                    let out = std::process::Command::new(&envoy)
+                        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
+                        .arg(&path)
+                        .output()
+                        .expect("run envoy");
+                    assert!(
+                        out.status.success(),
+                        "{} {} {}: {}\n{yaml}",
+                        variant.name(),
+                        protocol.name(),
+                        tracer.name(),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

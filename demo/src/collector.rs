@@ -1,0 +1,216 @@
+//! Where spans go: the embedded OTLP receiver (the default), or the
+//! collector `OTEL_EXPORTER_OTLP_ENDPOINT` names (a real Tempo or Jaeger),
+//! and the environment the services get for it.
+
+/// The standard endpoint variable; when set, everything exports there.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// The standard protocol variable (`grpc` or `http/protobuf`).
+pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// The traces-only protocol variable (wins over the generic one).
+pub const OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+
+/// The OTLP transport the Envoy filter exports with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/HTTP, binary protobuf (`otel_collector` cluster).
+    HttpProtobuf,
+    /// OTLP/gRPC (`otel_collector_grpc` cluster).
+    Grpc,
+}
+
+/// Where the Envoys' collector clusters point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorTarget {
+    /// Host name or address (the clusters are `STRICT_DNS`).
+    pub host: String,
+    /// Port of the OTLP/HTTP cluster.
+    pub http_port: u16,
+    /// Port of the OTLP/gRPC cluster.
+    pub grpc_port: u16,
+    /// Which of the two the filter uses.
+    pub protocol: Protocol,
+}
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` cannot be used by the demo's Envoys.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// Not `http://...` (Envoy's collector clusters here are plaintext).
+    #[error(
+        "{OTEL_EXPORTER_OTLP_ENDPOINT}={0:?}: only http:// endpoints are supported by the demo (the Envoy collector clusters are plaintext)"
+    )]
+    Scheme(String),
+    /// No host after the scheme.
+    #[error("{OTEL_EXPORTER_OTLP_ENDPOINT}={0:?}: no host")]
+    Host(String),
+    /// A port that is not a number in 1..=65535.
+    #[error("{OTEL_EXPORTER_OTLP_ENDPOINT}={0:?}: bad port")]
+    Port(String),
+}
+
+// === impl Protocol ===
+
+impl Protocol {
+    /// From `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`: `grpc`, else OTLP/HTTP
+    /// (the specification's default).
+    pub fn from_env_value(value: Option<&str>) -> Self {
+        match value.map(str::trim) {
+            Some(v) if v.eq_ignore_ascii_case("grpc") => Self::Grpc,
+            _ => Self::HttpProtobuf,
+        }
+    }
+
+    /// The protocol the services' SDK will use, from the environment.
+    pub fn from_env() -> Self {
+        let value = std::env::var(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
+            .or_else(|_| std::env::var(OTEL_EXPORTER_OTLP_PROTOCOL))
+            .ok();
+        Self::from_env_value(value.as_deref())
+    }
+
+    /// The port an endpoint without one defaults to.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::HttpProtobuf => 4318,
+            Self::Grpc => 4317,
+        }
+    }
+
+    /// The filter's `collector` configuration member.
+    pub fn filter_member(self) -> &'static str {
+        match self {
+            Self::HttpProtobuf => {
+                r#""collector":{"cluster":"otel_collector","protocol":"http/protobuf"}"#
+            }
+            Self::Grpc => r#""collector":{"cluster":"otel_collector_grpc","protocol":"grpc"}"#,
+        }
+    }
+}
+
+// === impl CollectorTarget ===
+
+impl CollectorTarget {
+    /// The embedded receiver on loopback.
+    pub fn local(http_port: u16, grpc_port: u16) -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            http_port,
+            grpc_port,
+            protocol: Protocol::HttpProtobuf,
+        }
+    }
+
+    /// Host and port of `endpoint` (`http://host[:port][/path]`), the port
+    /// defaulting per `protocol`.
+    ///
+    /// # Errors
+    ///
+    /// [`EndpointError`] for another scheme, no host or a bad port.
+    pub fn from_endpoint(endpoint: &str, protocol: Protocol) -> Result<Self, EndpointError> {
+        let trimmed = endpoint.trim();
+        let rest = trimmed
+            .strip_prefix("http://")
+            .ok_or_else(|| EndpointError::Scheme(endpoint.to_owned()))?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = authority.rsplit('@').next().unwrap_or(authority);
+        let (host, port) = match authority.strip_prefix('[') {
+            // [v6]:port
+            Some(v6) => {
+                let (host, after) = v6
+                    .split_once(']')
+                    .ok_or_else(|| EndpointError::Host(endpoint.to_owned()))?;
+                (host, after.strip_prefix(':'))
+            }
+            None => match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        if host.is_empty() {
+            return Err(EndpointError::Host(endpoint.to_owned()));
+        }
+        let port = match port {
+            None => protocol.default_port(),
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| EndpointError::Port(endpoint.to_owned()))?,
+        };
+        Ok(Self {
+            host: host.to_owned(),
+            http_port: port,
+            grpc_port: port,
+            protocol,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_collector_endpoints() {
+        for (endpoint, protocol, want, why) in [
+            (
+                "http://jaeger:4318",
+                Protocol::HttpProtobuf,
+                ("jaeger", 4318),
+                "host and port",
+            ),
+            (
+                "http://tempo",
+                Protocol::Grpc,
+                ("tempo", 4317),
+                "gRPC default port",
+            ),
+            (
+                "http://tempo/",
+                Protocol::HttpProtobuf,
+                ("tempo", 4318),
+                "HTTP default port",
+            ),
+            (
+                "http://10.0.0.7:14318/otlp",
+                Protocol::HttpProtobuf,
+                ("10.0.0.7", 14318),
+                "a path is ignored",
+            ),
+            ("http://[::1]:4317", Protocol::Grpc, ("::1", 4317), "IPv6"),
+        ] {
+            let target = CollectorTarget::from_endpoint(endpoint, protocol).expect(why);
+            assert_eq!((target.host.as_str(), target.http_port), want, "{why}");
+            assert_eq!(target.protocol, protocol);
+        }
+    }
+
+    #[test]
+    fn rejects_unusable_endpoints() {
+        for (endpoint, why) in [
+            (
+                "https://collector:4318",
+                "TLS is not configured on the clusters",
+            ),
+            ("collector:4318", "no scheme"),
+            ("http://:4318", "no host"),
+            ("http://collector:http", "port not a number"),
+            ("http://collector:0", "port zero"),
+        ] {
+            assert!(
+                CollectorTarget::from_endpoint(endpoint, Protocol::HttpProtobuf).is_err(),
+                "{why}: {endpoint}"
+            );
+        }
+    }
+
+    #[test]
+    fn protocol_follows_the_standard_variable() {
+        assert_eq!(Protocol::from_env_value(Some("grpc")), Protocol::Grpc);
+        assert_eq!(Protocol::from_env_value(Some(" GRPC ")), Protocol::Grpc);
+        assert_eq!(
+            Protocol::from_env_value(Some("http/protobuf")),
+            Protocol::HttpProtobuf
+        );
+        assert_eq!(Protocol::from_env_value(None), Protocol::HttpProtobuf);
+    }
+}

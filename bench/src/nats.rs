@@ -8,7 +8,10 @@
 //! A round publishes `messages` events as fast as the publisher can and
 //! ends when the consumer has handled the last one; throughput is
 //! messages / (last handled − first published). The consumer runs on its
-//! own connection. After every round the run checks that the consumer got
+//! own connection. A traced round also records when the sink had all of
+//! its spans (the sustained rate, export included), and the next round
+//! starts only then, so that no round's export backlog runs into the
+//! next one's measurement. After every round the run checks that the consumer got
 //! every message, and at the end that the sink received one PRODUCER and
 //! one CONSUMER span per traced message: a config that drops messages or
 //! spans does not count.
@@ -53,8 +56,13 @@ pub struct NatsRound {
     pub config: NatsConfig,
     /// Messages handled by the consumer.
     pub handled: usize,
+    /// The first publish.
+    pub started: Instant,
     /// First publish to last handled.
     pub elapsed: Duration,
+    /// First publish to the sink having every span of the round (traced
+    /// rounds).
+    pub exported: Option<Duration>,
 }
 
 /// Why the benchmark could not run.
@@ -95,28 +103,41 @@ impl NatsConfig {
 // === impl NatsRound ===
 
 impl NatsRound {
-    /// Messages per second.
+    /// Messages per second, first publish to last handled.
     pub fn throughput(&self) -> f64 {
         self.handled as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// Messages per second until every span was at the sink (the
+    /// handled rate for an untraced round, which exports nothing).
+    pub fn sustained(&self) -> f64 {
+        let elapsed = self.exported.unwrap_or(self.elapsed);
+        self.handled as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
     }
 }
 
 /// Runs `plan` against the server at `url`: rounds of untraced then
 /// traced, alternating. The global tracer provider must already export
-/// to a sink (see the `meshtrace-bench-nats` binary).
+/// to a sink (see the `meshtrace-bench-nats` binary) whose span count
+/// `spans_at_sink` reads.
 ///
 /// # Errors
 ///
 /// [`NatsBenchError`] when NATS fails or a round loses messages.
-pub async fn run(url: &str, plan: &NatsPlan) -> Result<Vec<NatsRound>, NatsBenchError> {
+pub async fn run(
+    url: &str,
+    plan: &NatsPlan,
+    spans_at_sink: impl Fn() -> u64,
+) -> Result<Vec<NatsRound>, NatsBenchError> {
     let publisher_client = connect(url).await?;
     let consumer_client = connect(url).await?;
     let event = event(plan.payload_bytes);
     let mut rounds = Vec::with_capacity(plan.rounds * 2);
+    let mut spans_so_far = spans_at_sink();
     for round in 0..plan.rounds {
         for config in [NatsConfig::Untraced, NatsConfig::Traced] {
             let subject = format!("bench.{round}.{config:?}");
-            let result = match config {
+            let mut result = match config {
                 NatsConfig::Untraced => {
                     untraced(
                         &publisher_client,
@@ -138,6 +159,10 @@ pub async fn run(url: &str, plan: &NatsPlan) -> Result<Vec<NatsRound>, NatsBench
                     .await?
                 }
             };
+            if config == NatsConfig::Traced {
+                spans_so_far += 2 * result.handled as u64;
+                result.exported = exported_by(result.started, spans_so_far, &spans_at_sink).await;
+            }
             rounds.push(result);
         }
     }
@@ -280,49 +305,76 @@ async fn finish(
     Ok(NatsRound {
         config,
         handled,
+        started: start,
         elapsed: end.duration_since(start),
+        exported: None,
     })
+}
+
+/// Waits until the sink holds `total` spans; the time from `started`, or
+/// `None` when they did not all arrive within [`ROUND_TIMEOUT`].
+async fn exported_by(
+    started: Instant,
+    total: u64,
+    spans_at_sink: impl Fn() -> u64,
+) -> Option<Duration> {
+    let deadline = Instant::now() + ROUND_TIMEOUT;
+    while spans_at_sink() < total {
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Some(started.elapsed())
 }
 
 /// The report: per configuration the median throughput with its spread,
 /// the ratio of traced to untraced (median of per-round ratios), and the
 /// span check.
 pub fn table(rounds: &[NatsRound], spans_expected: u64, spans_received: u64) -> String {
-    let of = |config: NatsConfig| -> Vec<f64> {
+    let of = |config: NatsConfig, rate: fn(&NatsRound) -> f64| -> Vec<f64> {
         rounds
             .iter()
             .filter(|r| r.config == config)
-            .map(NatsRound::throughput)
+            .map(rate)
             .collect()
     };
-    let untraced = of(NatsConfig::Untraced);
-    let traced = of(NatsConfig::Traced);
-    let ratios: Vec<f64> = untraced
-        .iter()
-        .zip(&traced)
-        .map(|(u, t)| t / u.max(f64::EPSILON))
-        .collect();
-    let mut out =
-        String::from("| config | msgs/s (median) | spread | vs untraced |\n|---|---|---|---|\n");
-    for (config, values) in [
-        (NatsConfig::Untraced, &untraced),
-        (NatsConfig::Traced, &traced),
-    ] {
-        let Some(spread) = Spread::of(values) else {
+    let ratios = |rate: fn(&NatsRound) -> f64| -> Option<Spread> {
+        let untraced = rounds.iter().filter(|r| r.config == NatsConfig::Untraced);
+        let traced = rounds.iter().filter(|r| r.config == NatsConfig::Traced);
+        let per_round: Vec<f64> = untraced
+            .zip(traced)
+            .map(|(u, t)| rate(t) / rate(u).max(f64::EPSILON))
+            .collect();
+        Spread::of(&per_round)
+    };
+    let handled_ratio = ratios(NatsRound::throughput);
+    let sustained_ratio = ratios(NatsRound::sustained);
+    let mut out = String::from(
+        "| config | msgs/s handled (median) | spread | vs untraced | msgs/s incl. export (median) | vs untraced |\n|---|--:|--:|--:|--:|--:|\n",
+    );
+    for config in [NatsConfig::Untraced, NatsConfig::Traced] {
+        let (Some(handled), Some(sustained)) = (
+            Spread::of(&of(config, NatsRound::throughput)),
+            Spread::of(&of(config, NatsRound::sustained)),
+        ) else {
             continue;
         };
-        let ratio = match config {
+        let ratio = |spread: &Option<Spread>| match config {
             NatsConfig::Untraced => "1.00×".to_owned(),
-            NatsConfig::Traced => {
-                Spread::of(&ratios).map_or_else(String::new, |r| format!("{:.2}×", r.median))
-            }
+            NatsConfig::Traced => spread.as_ref().map_or_else(String::new, |r| {
+                format!("{:.2}× ({:.2}…{:.2})", r.median, r.min, r.max)
+            }),
         };
         out.push_str(&format!(
-            "| {} | {:.0} | {:.0}–{:.0} | {ratio} |\n",
+            "| {} | {:.0} | {:.0}–{:.0} | {} | {:.0} | {} |\n",
             config.label(),
-            spread.median,
-            spread.min,
-            spread.max
+            handled.median,
+            handled.min,
+            handled.max,
+            ratio(&handled_ratio),
+            sustained.median,
+            ratio(&sustained_ratio),
         ));
     }
     let verdict = if spans_received == spans_expected {
@@ -360,7 +412,9 @@ mod tests {
         NatsRound {
             config,
             handled: per_sec as usize,
+            started: Instant::now(),
             elapsed: Duration::from_secs(1),
+            exported: (config == NatsConfig::Traced).then(|| Duration::from_secs(2)),
         }
     }
 
@@ -376,7 +430,11 @@ mod tests {
         ];
         assert_eq!(spans_expected(&rounds), 2 * (900 + 950 + 980));
         let out = table(&rounds, 10, 10);
-        assert!(out.contains("| 0.95× |"), "{out}");
+        assert!(out.contains("| 0.95× (0.90…0.98) |"), "{out}");
+        assert!(
+            out.contains("(0.45…0.49) |"),
+            "export doubles the time: {out}"
+        );
         assert!(out.contains("every traced message"), "{out}");
         assert!(table(&rounds, 10, 9).contains("SPANS MISSING"));
     }

@@ -42,6 +42,8 @@ const CHILD_ENDPOINT: &str = "MESHTRACE_TEST_CHILD_ENDPOINT";
 const CHILD_PRESET_SUBSCRIBER: &str = "MESHTRACE_TEST_CHILD_PRESET_SUBSCRIBER";
 /// When set, the child calls `with_tracing_subscriber(false)`.
 const CHILD_NO_BRIDGE: &str = "MESHTRACE_TEST_CHILD_NO_BRIDGE";
+/// `trace`, `debug`, ...: the child calls `with_tracing_level` with it.
+const CHILD_TRACING_LEVEL: &str = "MESHTRACE_TEST_CHILD_TRACING_LEVEL";
 /// When set (with [`CHILD_EXIT_AFTER_MS`]), the child calls
 /// `TelemetryGuard::force_flush` before it sleeps and exits.
 const CHILD_FLUSH: &str = "MESHTRACE_TEST_CHILD_FLUSH";
@@ -97,6 +99,12 @@ fn child_scenario() {
     if std::env::var_os(CHILD_NO_BRIDGE).is_some() {
         builder = builder.with_tracing_subscriber(false);
     }
+    if let Ok(level) = std::env::var(CHILD_TRACING_LEVEL) {
+        let level = level
+            .parse()
+            .unwrap_or_else(|e| panic!("{CHILD_TRACING_LEVEL}={level}: {e}"));
+        builder = builder.with_tracing_level(level);
+    }
     if std::env::var_os(CHILD_PRESET_SUBSCRIBER).is_some() {
         tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::default())
             .unwrap_or_else(|e| panic!("cannot preset a subscriber: {e}"));
@@ -127,6 +135,8 @@ fn child_scenario() {
     {
         let _attached = cx.clone().attach();
         bridged();
+        debug_bridged();
+        export_path_spans();
         let mut carrier = HashMap::new();
         global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
         for (key, value) in carrier.into_iter().collect::<BTreeMap<_, _>>() {
@@ -160,6 +170,19 @@ fn child_scenario() {
 #[tracing::instrument]
 fn bridged() {
     tracing::info!("inside the bridged span");
+}
+
+/// A debug-level `tracing` span: bridged only when the level allows.
+#[tracing::instrument(level = "debug")]
+fn debug_bridged() {}
+
+/// Spans under the targets of the export path, as h2 (one per frame it
+/// writes, at trace level), tonic and the SDK open them: never bridged.
+fn export_path_spans() {
+    tracing::trace_span!(target: "h2::codec::framed_write", "FramedWrite::buffer").in_scope(|| {});
+    tracing::info_span!(target: "tonic::transport::channel", "tonic-export").in_scope(|| {});
+    tracing::info_span!(target: "hyper_util::client::legacy", "hyper-connect").in_scope(|| {});
+    tracing::info_span!(target: "opentelemetry_sdk::trace", "sdk-export").in_scope(|| {});
 }
 
 // === The parent's side ===
@@ -938,6 +961,59 @@ fn tracing_bridge_can_be_turned_off() {
         &[(CHILD_NO_BRIDGE, "1")],
     ));
     assert_eq!(names(&receiver.spans()), ["parent", "work-0", "work-1"]);
+}
+
+#[test]
+fn tracing_bridge_exports_info_spans_by_default_and_more_when_asked() {
+    let receiver = OtlpReceiver::start_blocking();
+    run_child(&to_receiver(&receiver, Protocol::Http, &[]));
+    assert_eq!(
+        names(&receiver.spans()),
+        ["bridged", "parent", "work-0", "work-1"],
+        "debug spans stay out by default"
+    );
+
+    let receiver = OtlpReceiver::start_blocking();
+    run_child(&to_receiver(
+        &receiver,
+        Protocol::Http,
+        &[(CHILD_TRACING_LEVEL, "debug")],
+    ));
+    assert_eq!(
+        names(&receiver.spans()),
+        ["bridged", "debug_bridged", "parent", "work-0", "work-1"]
+    );
+}
+
+/// At `trace`, the export path's own `tracing` spans (h2 opens one per
+/// frame) must not be bridged: in a process that also serves gRPC or
+/// HTTP/2, each export would make more of them, without end. Small
+/// batches make many exports while the child still has spans to send.
+#[test]
+fn tracing_bridge_never_exports_the_export_path_itself() {
+    let receiver = OtlpReceiver::start_blocking();
+    let run = run_child(&to_receiver(
+        &receiver,
+        Protocol::Grpc,
+        &[
+            (CHILD_TRACING_LEVEL, "trace"),
+            (CHILD_SPANS, "400"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "20"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "5"),
+        ],
+    ));
+    let spans = receiver.spans();
+    let foreign: Vec<_> = names(&spans)
+        .into_iter()
+        .filter(|n| {
+            !n.starts_with("work-") && !["parent", "bridged", "debug_bridged"].contains(&n.as_str())
+        })
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "spans from the export path: {foreign:?} {run:#?}"
+    );
+    assert_eq!(spans.len(), 400 + 3, "every span of the child, once");
 }
 
 #[test]

@@ -25,6 +25,7 @@
 //! | sampler | [`env::OTEL_TRACES_SAMPLER`], [`env::OTEL_TRACES_SAMPLER_ARG`] (read by the SDK) | — |
 //! | batching | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (read by the SDK); `OTEL_BSP_EXPORT_TIMEOUT` (applied by meshtrace: the SDK's thread-based processor ignores it) | — |
 //! | `tracing` bridge | — | [`Builder::with_tracing_subscriber`] |
+//! | `tracing` bridge level | — | [`Builder::with_tracing_level`] (default `INFO`) |
 //! | shutdown bound | — | [`Builder::with_shutdown_timeout`] |
 
 pub mod env;
@@ -40,7 +41,9 @@ use opentelemetry_otlp::{ExporterBuildError, WithExportConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
-use tracing_subscriber::layer::SubscriberExt as _;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 
 pub use env::{ExporterKind, OtlpProtocol, PropagatorKind};
 pub use guard::{DEFAULT_SHUTDOWN_TIMEOUT, FlushError, ShutdownError, TelemetryGuard};
@@ -49,6 +52,24 @@ use env::EnvWarning;
 
 /// The instrumentation scope of the `tracing` bridge's tracer.
 const BRIDGE_SCOPE: &str = "meshtrace";
+
+/// `tracing` targets the bridge never turns into spans, at any level: the
+/// export path itself (the gRPC and HTTP stacks under the OTLP exporter
+/// and the SDK). h2 opens a trace-level span per frame it writes, so
+/// bridging them would export spans about exporting spans, without end.
+/// A target matches these and every target under them (`hyper` covers
+/// `hyper_util`, `opentelemetry` every `opentelemetry_*` crate).
+pub const BRIDGE_EXCLUDED_TARGETS: [&str; 6] = [
+    "h2",
+    "hyper",
+    "tonic",
+    "tower::buffer",
+    "reqwest",
+    "opentelemetry",
+];
+
+/// The default level of `tracing` spans the bridge exports.
+pub const DEFAULT_TRACING_LEVEL: LevelFilter = LevelFilter::INFO;
 
 /// Installs the pipeline configured by the environment alone; the same as
 /// `Builder::new().init()`.
@@ -88,6 +109,7 @@ pub struct Builder {
     protocol: Option<OtlpProtocol>,
     endpoint: Option<String>,
     tracing_subscriber: bool,
+    tracing_level: LevelFilter,
     shutdown_timeout: Duration,
 }
 
@@ -108,6 +130,7 @@ impl Builder {
             protocol: None,
             endpoint: None,
             tracing_subscriber: true,
+            tracing_level: DEFAULT_TRACING_LEVEL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
@@ -147,6 +170,16 @@ impl Builder {
     /// [`TelemetryGuard::tracer_provider`].
     pub fn with_tracing_subscriber(mut self, install: bool) -> Self {
         self.tracing_subscriber = install;
+        self
+    }
+
+    /// The most verbose `tracing` spans the bridge exports. Default
+    /// [`DEFAULT_TRACING_LEVEL`] (`INFO`, the level of a plain
+    /// `#[instrument]`); libraries' `debug`/`trace` spans stay out unless
+    /// asked for. The targets in [`BRIDGE_EXCLUDED_TARGETS`] are never
+    /// bridged, whatever the level.
+    pub fn with_tracing_level(mut self, level: LevelFilter) -> Self {
+        self.tracing_level = level;
         self
     }
 
@@ -224,7 +257,7 @@ impl Builder {
         opentelemetry::global::set_text_map_propagator(propagator(&propagators));
         opentelemetry::global::set_tracer_provider(provider.clone());
         if self.tracing_subscriber {
-            install_bridge(&provider);
+            install_bridge(&provider, self.tracing_level);
         }
         Ok(TelemetryGuard::new(
             provider,
@@ -302,10 +335,18 @@ fn propagator(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
     TextMapCompositePropagator::new(parts)
 }
 
-/// Sets a registry with the `tracing-opentelemetry` layer as the global
-/// `tracing` subscriber, keeping (with a warning) one set earlier.
-fn install_bridge(provider: &SdkTracerProvider) {
-    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer(BRIDGE_SCOPE));
+/// Sets a registry with the `tracing-opentelemetry` layer, filtered to
+/// `level` and without [`BRIDGE_EXCLUDED_TARGETS`], as the global `tracing`
+/// subscriber, keeping (with a warning) one set earlier.
+fn install_bridge(provider: &SdkTracerProvider, level: LevelFilter) {
+    let filter = BRIDGE_EXCLUDED_TARGETS
+        .iter()
+        .fold(Targets::new().with_default(level), |filter, target| {
+            filter.with_target(*target, LevelFilter::OFF)
+        });
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(BRIDGE_SCOPE))
+        .with_filter(filter);
     let subscriber = tracing_subscriber::registry().with(layer);
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         eprintln!(

@@ -37,7 +37,6 @@ pub mod load;
 pub mod nats;
 pub mod report;
 pub mod runner;
-pub mod server;
 pub mod sink;
 pub mod svg;
 pub mod upstream;

@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message as _;
 use tokio::runtime::Handle;
 
-use crate::server::{ServerTask, serve};
+use meshtrace_tests::http_server::{ServerTask, serve_on as serve};
 
 /// The OTLP/HTTP path the sink serves.
 pub const HTTP_TRACES_PATH: &str = "/v1/traces";

@@ -1,4 +1,5 @@
-//! The accept loop the fixtures' HTTP servers share: HTTP/1.1 and
+//! The accept loop the fixtures' HTTP servers share (and the benchmark
+//! harness's sink and upstream, through [`serve_on`]): HTTP/1.1 and
 //! cleartext HTTP/2 (prior knowledge, as Envoy's gRPC client and
 //! `http2_protocol_options` clusters speak it) on one loopback port.
 
@@ -15,14 +16,15 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::runtime::runtime;
 
-/// A server running on the fixture runtime; stopped (listener closed, open
+/// A server running on a runtime; stopped (listener closed, open
 /// connections dropped) on drop.
 #[derive(Debug)]
-pub(crate) struct ServerTask {
+pub struct ServerTask {
     port: u16,
     task: JoinHandle<()>,
 }
@@ -31,7 +33,7 @@ pub(crate) struct ServerTask {
 
 impl ServerTask {
     /// The port it listens on, on `127.0.0.1`.
-    pub(crate) fn port(&self) -> u16 {
+    pub fn port(&self) -> u16 {
         self.port
     }
 }
@@ -44,9 +46,26 @@ impl Drop for ServerTask {
     }
 }
 
-/// Serves `service` on a fresh port of `127.0.0.1`, bound before this
-/// returns (no free-port race).
+/// Serves `service` on a fresh port of `127.0.0.1` on the fixture
+/// runtime, bound before this returns (no free-port race).
 pub(crate) fn serve<S, B>(service: S) -> io::Result<ServerTask>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    serve_on(runtime().handle(), service)
+}
+
+/// Serves `service` on a fresh port of `127.0.0.1` on `runtime`, bound
+/// before this returns (no free-port race).
+///
+/// # Errors
+///
+/// When the port cannot be bound.
+pub fn serve_on<S, B>(runtime: &Handle, service: S) -> io::Result<ServerTask>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
@@ -58,10 +77,10 @@ where
     listener.set_nonblocking(true)?;
     let port = listener.local_addr()?.port();
     let listener = {
-        let _guard = runtime().enter();
+        let _guard = runtime.enter();
         TcpListener::from_std(listener)?
     };
-    let task = runtime().spawn(async move {
+    let task = runtime.spawn(async move {
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {

@@ -12,7 +12,7 @@ pub mod capture_server;
 pub mod envoy;
 pub mod filter_fixture;
 pub mod http_client;
-mod http_server;
+pub mod http_server;
 pub mod mesh;
 pub mod messaging;
 pub mod nats;

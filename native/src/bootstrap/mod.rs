@@ -42,7 +42,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 
 pub use env::{ExporterKind, OtlpProtocol, PropagatorKind};
@@ -53,19 +53,25 @@ use env::EnvWarning;
 /// The instrumentation scope of the `tracing` bridge's tracer.
 const BRIDGE_SCOPE: &str = "meshtrace";
 
-/// `tracing` targets the bridge never turns into spans, at any level: the
-/// export path itself (the gRPC and HTTP stacks under the OTLP exporter
-/// and the SDK). h2 opens a trace-level span per frame it writes, so
-/// bridging them would export spans about exporting spans, without end.
-/// A target matches these and every target under them (`hyper` covers
-/// `hyper_util`, `opentelemetry` every `opentelemetry_*` crate).
-pub const BRIDGE_EXCLUDED_TARGETS: [&str; 6] = [
+/// Crates whose `tracing` spans the bridge never exports, at any level:
+/// the export path itself (the gRPC and HTTP stacks under the OTLP
+/// exporter, and the SDK). h2 opens a trace-level span per frame it
+/// writes, so bridging them would export spans about exporting spans,
+/// without end; the others open none today but sit on the same path. A
+/// target is excluded when it is one of these crates or a module in one
+/// (`h2`, `h2::codec`), not merely a name that starts the same way
+/// (`reqwest_tracing` is bridged).
+pub const BRIDGE_EXCLUDED_TARGETS: [&str; 10] = [
     "h2",
     "hyper",
+    "hyper_util",
     "tonic",
-    "tower::buffer",
     "reqwest",
     "opentelemetry",
+    "opentelemetry_sdk",
+    "opentelemetry_otlp",
+    "opentelemetry_http",
+    "opentelemetry_proto",
 ];
 
 /// The default level of `tracing` spans the bridge exports.
@@ -335,15 +341,25 @@ fn propagator(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
     TextMapCompositePropagator::new(parts)
 }
 
+/// Whether `target` is in one of [`BRIDGE_EXCLUDED_TARGETS`]: the crate
+/// itself or one of its modules.
+fn on_export_path(target: &str) -> bool {
+    BRIDGE_EXCLUDED_TARGETS.iter().any(|krate| {
+        target
+            .strip_prefix(krate)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
 /// Sets a registry with the `tracing-opentelemetry` layer, filtered to
 /// `level` and without [`BRIDGE_EXCLUDED_TARGETS`], as the global `tracing`
 /// subscriber, keeping (with a warning) one set earlier.
 fn install_bridge(provider: &SdkTracerProvider, level: LevelFilter) {
-    let filter = BRIDGE_EXCLUDED_TARGETS
-        .iter()
-        .fold(Targets::new().with_default(level), |filter, target| {
-            filter.with_target(*target, LevelFilter::OFF)
-        });
+    // Depends on the callsite's metadata alone, so `tracing` caches the
+    // answer per callsite.
+    let filter =
+        filter_fn(move |metadata| *metadata.level() <= level && !on_export_path(metadata.target()))
+            .with_max_level_hint(level);
     let layer = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(BRIDGE_SCOPE))
         .with_filter(filter);
@@ -364,6 +380,25 @@ fn warn(warning: &EnvWarning) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_path_is_the_listed_crates_and_their_modules() {
+        for (target, excluded, why) in [
+            ("h2", true, "a crate root"),
+            ("h2::codec::framed_write", true, "a module of it"),
+            ("hyper_util::client::legacy", true, "listed on its own"),
+            ("opentelemetry_sdk::trace", true, "an SDK module"),
+            (
+                "reqwest_tracing::reqwest_otel_span_builder",
+                false,
+                "a crate named alike",
+            ),
+            ("h2o", false, "a prefix of the name only"),
+            ("my_service::handler", false, "the service's own code"),
+        ] {
+            assert_eq!(on_export_path(target), excluded, "{target}: {why}");
+        }
+    }
 
     #[test]
     fn propagator_fields_follow_the_kinds() {

@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use meshtrace_tests::envoy::{config_template, render};
-use meshtrace_tests::mesh::SidecarPorts;
+use meshtrace_tests::mesh::{SidecarPorts, gateway_replacements, sidecar_replacements};
 
 use crate::collector::{CollectorTarget, Protocol};
 
@@ -24,29 +24,7 @@ pub fn sidecar(
     wasm: &str,
     collector: &CollectorTarget,
 ) -> Result<String> {
-    let mut replacements = vec![
-        ("port_value: 9901 }", "port_value: 0 }".to_owned()),
-        (
-            "address: 0.0.0.0, port_value: 15006 }",
-            format!("address: 127.0.0.1, port_value: {} }}", ports.inbound),
-        ),
-        (
-            "port_value: 15001 }",
-            format!("port_value: {} }}", ports.outbound),
-        ),
-        (
-            "port_value: 8080 }",
-            format!("port_value: {} }}", ports.app),
-        ),
-        (
-            "port_value: 15106 }",
-            format!("port_value: {} }}", ports.upstream),
-        ),
-        (
-            r#""service_name":"app""#,
-            format!(r#""service_name":"{service}""#),
-        ),
-    ];
+    let mut replacements = sidecar_replacements(service, ports);
     replacements.extend(common(wasm, collector));
     render(&config_template("sidecar.yaml")?, &replacements)
 }
@@ -64,15 +42,7 @@ pub fn gateway(
     wasm: &str,
     collector: &CollectorTarget,
 ) -> Result<String> {
-    let mut replacements = vec![
-        ("port_value: 9902 }", "port_value: 0 }".to_owned()),
-        (
-            "address: 0.0.0.0, port_value: 10000 }",
-            format!("address: 127.0.0.1, port_value: {edge} }}"),
-        ),
-        ("port_value: 8181 }", format!("port_value: {identity} }}")),
-        ("port_value: 15006 }", format!("port_value: {backend} }}")),
-    ];
+    let mut replacements = gateway_replacements(edge, identity, backend);
     replacements.extend(common(wasm, collector));
     render(&config_template("gateway.yaml")?, &replacements)
 }

@@ -96,8 +96,37 @@ pub fn render_sidecar(
     extra: &[(&str, String)],
 ) -> Result<String> {
     let mut replacements = extra.to_vec();
-    replacements.extend(common_replacements(receiver, "9901"));
-    replacements.extend([
+    replacements.extend(common_replacements(receiver));
+    replacements.extend(sidecar_replacements(service, ports));
+    let mut direction_out = tweaks.replacements();
+    direction_out.push((
+        r#""direction":"outbound","#,
+        format!(r#""direction":"outbound",{}"#, tweaks.extra),
+    ));
+    replacements.extend(direction_out);
+    render(&config_template("sidecar.yaml")?, &replacements)
+}
+
+/// Renders `envoy/gateway.yaml`: edge listener, identity service, backend.
+pub fn render_gateway(
+    edge: u16,
+    identity: u16,
+    backend: u16,
+    receiver: &OtlpReceiver,
+    tweaks: &FilterTweaks,
+) -> Result<String> {
+    let mut replacements = common_replacements(receiver);
+    replacements.extend(gateway_replacements(edge, identity, backend));
+    replacements.extend(tweaks.replacements());
+    render(&config_template("gateway.yaml")?, &replacements)
+}
+
+/// The replacements that put `envoy/sidecar.yaml` on loopback `ports` as
+/// `service` (admin on an ephemeral port): shared by the suites and the
+/// demo.
+pub fn sidecar_replacements(service: &str, ports: SidecarPorts) -> Vec<(&'static str, String)> {
+    vec![
+        ("port_value: 9901 }", "port_value: 0 }".to_owned()),
         (
             "address: 0.0.0.0, port_value: 15006 }",
             format!("address: 127.0.0.1, port_value: {} }}", ports.inbound),
@@ -118,46 +147,28 @@ pub fn render_sidecar(
             r#""service_name":"app""#,
             format!(r#""service_name":"{service}""#),
         ),
-    ]);
-    let mut direction_out = tweaks.replacements();
-    direction_out.push((
-        r#""direction":"outbound","#,
-        format!(r#""direction":"outbound",{}"#, tweaks.extra),
-    ));
-    replacements.extend(direction_out);
-    render(&config_template("sidecar.yaml")?, &replacements)
+    ]
 }
 
-/// Renders `envoy/gateway.yaml`: edge listener, identity service, backend.
-pub fn render_gateway(
-    edge: u16,
-    identity: u16,
-    backend: u16,
-    receiver: &OtlpReceiver,
-    tweaks: &FilterTweaks,
-) -> Result<String> {
-    let mut replacements = common_replacements(receiver, "9902");
-    replacements.extend([
+/// The replacements that put `envoy/gateway.yaml`'s edge listener on
+/// loopback `edge`, its identity (ext_authz) cluster on `identity` and its
+/// backend on `backend` (admin on an ephemeral port): shared by the suites
+/// and the demo.
+pub fn gateway_replacements(edge: u16, identity: u16, backend: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("port_value: 9902 }", "port_value: 0 }".to_owned()),
         (
             "address: 0.0.0.0, port_value: 10000 }",
             format!("address: 127.0.0.1, port_value: {edge} }}"),
         ),
         ("port_value: 8181 }", format!("port_value: {identity} }}")),
         ("port_value: 15006 }", format!("port_value: {backend} }}")),
-    ]);
-    replacements.extend(tweaks.replacements());
-    render(&config_template("gateway.yaml")?, &replacements)
+    ]
 }
 
-fn common_replacements(receiver: &OtlpReceiver, admin: &str) -> Vec<(&'static str, String)> {
+fn common_replacements(receiver: &OtlpReceiver) -> Vec<(&'static str, String)> {
     let wasm = filter_wasm().display().to_string();
-    let admin_from: &'static str = if admin == "9901" {
-        "port_value: 9901 }"
-    } else {
-        "port_value: 9902 }"
-    };
     vec![
-        (admin_from, "port_value: 0 }".to_owned()),
         ("/etc/envoy/meshtrace_filter.wasm", wasm),
         (
             "port_value: 4318 }",

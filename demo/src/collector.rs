@@ -2,12 +2,8 @@
 //! collector `OTEL_EXPORTER_OTLP_ENDPOINT` names (a real Tempo or Jaeger),
 //! and the environment the services get for it.
 
-/// The standard endpoint variable; when set, everything exports there.
-pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-/// The standard protocol variable (`grpc` or `http/protobuf`).
-pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-/// The traces-only protocol variable (wins over the generic one).
-pub const OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+use meshtrace::bootstrap::OtlpProtocol;
+use meshtrace::bootstrap::env::{self, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL};
 
 /// The OTLP transport the Envoy filter exports with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,21 +46,24 @@ pub enum EndpointError {
 // === impl Protocol ===
 
 impl Protocol {
-    /// From `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`: `grpc`, else OTLP/HTTP
-    /// (the specification's default).
+    /// From an `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` value, parsed as
+    /// `meshtrace`'s bootstrap parses it: `grpc`, else OTLP/HTTP (the
+    /// specification's default).
     pub fn from_env_value(value: Option<&str>) -> Self {
-        match value.map(str::trim) {
-            Some(v) if v.eq_ignore_ascii_case("grpc") => Self::Grpc,
-            _ => Self::HttpProtobuf,
-        }
+        Self::from_otlp(env::parse_protocol(OTEL_EXPORTER_OTLP_PROTOCOL, value).0)
     }
 
-    /// The protocol the services' SDK will use, from the environment.
+    /// The protocol the services' SDK will use, read exactly as
+    /// `meshtrace::init()` reads it (so the Envoys and the services agree).
     pub fn from_env() -> Self {
-        let value = std::env::var(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
-            .or_else(|_| std::env::var(OTEL_EXPORTER_OTLP_PROTOCOL))
-            .ok();
-        Self::from_env_value(value.as_deref())
+        Self::from_otlp(env::protocol_from_env().0)
+    }
+
+    fn from_otlp(protocol: OtlpProtocol) -> Self {
+        match protocol {
+            OtlpProtocol::Grpc => Self::Grpc,
+            OtlpProtocol::HttpProtobuf => Self::HttpProtobuf,
+        }
     }
 
     /// The port an endpoint without one defaults to.

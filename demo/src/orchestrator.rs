@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use meshtrace::bootstrap::env::{self, OTEL_EXPORTER_OTLP_ENDPOINT};
 use meshtrace_tests::envoy::{EnvoyOptions, EnvoyProcess};
 use meshtrace_tests::mesh::SidecarPorts;
 use meshtrace_tests::nats::NatsServer;
@@ -24,10 +25,7 @@ use tokio::task::JoinSet;
 
 use crate::check::{FLOW, HopError, Verified, check};
 use crate::children::{ServiceProcess, SpawnError};
-use crate::collector::{
-    CollectorTarget, EndpointError, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL,
-    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, Protocol,
-};
+use crate::collector::{CollectorTarget, EndpointError, Protocol};
 use crate::envoy_config;
 use crate::record::SpanRecord;
 use crate::services::{RECORDED_PREFIX, ServeConfig, Service};
@@ -199,38 +197,35 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
             Collector::Embedded(receiver)
         }
     };
-    let (target, service_env) = match &collector {
-        Collector::Embedded(receiver) => (
-            CollectorTarget::local(receiver.http_port(), receiver.grpc_port()),
-            vec![
+    let mut service_env: Vec<(String, String)> = [
+        (env::OTEL_TRACES_EXPORTER, "otlp"),
+        (env::OTEL_TRACES_SAMPLER, "parentbased_always_on"),
+        (env::OTEL_BSP_SCHEDULE_DELAY, "100"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    let (target, env_remove): (_, &[&str]) = match &collector {
+        Collector::Embedded(receiver) => {
+            service_env.extend([
                 (
                     OTEL_EXPORTER_OTLP_ENDPOINT.to_owned(),
                     format!("http://127.0.0.1:{}", receiver.http_port()),
                 ),
                 (
-                    OTEL_EXPORTER_OTLP_PROTOCOL.to_owned(),
+                    env::OTEL_EXPORTER_OTLP_PROTOCOL.to_owned(),
                     "http/protobuf".to_owned(),
                 ),
-            ],
-        ),
-        Collector::External { target, .. } => (target.clone(), Vec::new()),
-    };
-    let mut service_env = service_env;
-    service_env.extend(
-        [
-            ("OTEL_TRACES_EXPORTER", "otlp"),
-            ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
-    );
-    let env_remove: &[&str] = match &collector {
-        Collector::Embedded(_) => &[
-            "OTEL_SDK_DISABLED",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
-        ],
-        Collector::External { .. } => &["OTEL_SDK_DISABLED"],
+            ]);
+            (
+                CollectorTarget::local(receiver.http_port(), receiver.grpc_port()),
+                &[
+                    env::OTEL_SDK_DISABLED,
+                    env::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+                    env::OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+                ],
+            )
+        }
+        Collector::External { target, .. } => (target.clone(), &[env::OTEL_SDK_DISABLED]),
     };
 
     let logs = tempfile::Builder::new()
@@ -340,7 +335,8 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
         service.wait_ready(waits.ready).await?;
     }
     println!(
-        "  services     identity, tap, pipeline, ensemble, llm-gateway, meter ready (logs in {})",
+        "  services     {} ready (logs in {})",
+        Service::ALL.map(Service::name).join(", "),
         logs.path().display()
     );
     let envoys = envoys_task.await.map_err(|e| DemoError::Envoy {
@@ -541,7 +537,6 @@ async fn wait_for_flow(
         let spans = SpanRecord::all_from(&receiver.spans());
         let outcome = check(&FLOW, trace_id, &spans);
         if outcome.is_ok() || Instant::now() >= deadline {
-            // Late spans of the same export batch: one more short look.
             return (spans, outcome);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -271,8 +271,10 @@ pub fn parse_protocol(
 }
 
 /// The traces protocol from the environment: the traces variable wins over
-/// the generic one.
-pub(crate) fn protocol_from_env() -> (OtlpProtocol, Option<EnvWarning>) {
+/// the generic one; empty values count as unset. Also what tools that
+/// configure other exporters alongside the SDK (e.g. an Envoy collector
+/// cluster) should read, so both sides agree.
+pub fn protocol_from_env() -> (OtlpProtocol, Option<EnvWarning>) {
     match var(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) {
         Some(v) => parse_protocol(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, Some(&v)),
         None => parse_protocol(

@@ -232,16 +232,6 @@ pub const FLOW: [Expected; 14] = [
     ),
 ];
 
-/// The services that report spans themselves (with the `meshtrace` crate).
-pub const SERVICES: [&str; 6] = [
-    "identity",
-    "tap",
-    "pipeline",
-    "ensemble",
-    "llm-gateway",
-    "meter",
-];
-
 // === impl Expected ===
 
 impl Expected {

@@ -166,11 +166,6 @@ impl ServiceProcess {
         self.service
     }
 
-    /// Its stderr log file.
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-
     /// The end of its stderr log.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();

@@ -2,6 +2,7 @@
 //! xtask: a few flags do not need a parser crate).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::services::{ServeConfig, Service};
@@ -108,6 +109,39 @@ pub enum CliError {
 ///
 /// # Errors
 ///
+/// The two-worker runtime both binaries run on; on failure prints why,
+/// prefixed with `program`, and returns the exit code.
+///
+/// # Errors
+///
+/// [`ExitCode::FAILURE`] when the runtime cannot be built.
+pub fn runtime(program: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("{program}: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
 /// [`CliError`] naming the bad argument.
 pub fn parse_demo(args: &[String]) -> Result<DemoCommand, CliError> {
     let mut it = args.iter();

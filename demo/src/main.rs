@@ -4,7 +4,7 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use meshtrace_demo::cli::{DEMO_USAGE, DemoCommand, parse_demo};
+use meshtrace_demo::cli::{DEMO_USAGE, DemoCommand, interrupted, parse_demo, runtime};
 use meshtrace_demo::{DemoOptions, services};
 
 fn main() -> ExitCode {
@@ -16,22 +16,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    if let DemoCommand::Help = command {
+        print!("{DEMO_USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match runtime("meshtrace-demo") {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("meshtrace-demo: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match command {
-        DemoCommand::Help => {
-            print!("{DEMO_USAGE}");
-            ExitCode::SUCCESS
-        }
+        DemoCommand::Help => ExitCode::SUCCESS,
         DemoCommand::Serve(config) => {
             let service = config.service;
             match runtime.block_on(services::serve(config)) {
@@ -76,21 +70,5 @@ fn main() -> ExitCode {
                 }
             }
         }
-    }
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-async fn interrupted() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }

@@ -162,7 +162,10 @@ pub(crate) mod testing {
 
     use super::*;
 
-    /// A span of trace `t`, `start`..`end` in microseconds from 0.
+    /// The trace id of every test span.
+    pub(crate) const TRACE_ID: &str = "tttttttttttttttttttttttttttttttt";
+
+    /// A span of trace [`TRACE_ID`], `start`..`end` in microseconds from 0.
     pub(crate) fn span(
         id: &str,
         parent: &str,
@@ -173,7 +176,7 @@ pub(crate) mod testing {
         end_us: u64,
     ) -> SpanRecord {
         SpanRecord {
-            trace_id: "t".repeat(32),
+            trace_id: TRACE_ID.to_owned(),
             span_id: id.to_owned(),
             parent_span_id: parent.to_owned(),
             service: service.to_owned(),
@@ -184,6 +187,35 @@ pub(crate) mod testing {
             end_unix_nanos: 1_000_000_000 + end_us * 1_000,
             status: Status::Unset,
         }
+    }
+
+    /// Three spans 0..100 µs: gateway SERVER root, tap PRODUCER child
+    /// (10..20), and a failed meter CONSUMER child named `failed_name`
+    /// over `failed_us`.
+    pub(crate) fn sample_trace(failed_name: &str, failed_us: (u64, u64)) -> Vec<SpanRecord> {
+        let mut failed = span(
+            "c2",
+            "root",
+            "meter",
+            failed_name,
+            Kind::Consumer,
+            failed_us.0,
+            failed_us.1,
+        );
+        failed.status = Status::Error;
+        vec![
+            span("root", "", "gateway", "POST", Kind::Server, 0, 100),
+            span(
+                "c1",
+                "root",
+                "tap",
+                "send tap.events",
+                Kind::Producer,
+                10,
+                20,
+            ),
+            failed,
+        ]
     }
 }
 

@@ -161,8 +161,7 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Kind;
-    use crate::record::testing::span;
+    use crate::record::testing::{TRACE_ID, sample_trace};
 
     #[test]
     fn escapes_markup() {
@@ -174,30 +173,8 @@ mod tests {
 
     #[test]
     fn draws_one_bar_per_span_with_service_colours_and_errors_in_red() {
-        let mut failed = span(
-            "c2",
-            "root",
-            "meter",
-            "process <usage>",
-            Kind::Consumer,
-            50,
-            100,
-        );
-        failed.status = Status::Error;
-        let spans = vec![
-            span("root", "", "gateway", "POST", Kind::Server, 0, 100),
-            span(
-                "c1",
-                "root",
-                "tap",
-                "send tap.events",
-                Kind::Producer,
-                10,
-                20,
-            ),
-            failed,
-        ];
-        let tree = TraceTree::of(&"t".repeat(32), &spans).expect("a tree");
+        let spans = sample_trace("process <usage>", (50, 100));
+        let tree = TraceTree::of(TRACE_ID, &spans).expect("a tree");
         let svg = render(&tree);
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(svg.trim_end().ends_with("</svg>"));

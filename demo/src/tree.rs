@@ -190,7 +190,7 @@ impl Walk<'_> {
 mod tests {
     use super::*;
     use crate::record::Kind;
-    use crate::record::testing::span;
+    use crate::record::testing::{TRACE_ID, span};
 
     fn names(tree: &TraceTree) -> Vec<(usize, &str)> {
         tree.rows
@@ -207,7 +207,7 @@ mod tests {
             span("c1", "root", "b", "early", Kind::Client, 10, 20),
             span("g1", "c1", "c", "leaf", Kind::Server, 12, 18),
         ];
-        let tree = TraceTree::of(&"t".repeat(32), &spans).expect("a tree");
+        let tree = TraceTree::of(TRACE_ID, &spans).expect("a tree");
         assert_eq!(
             names(&tree),
             [(0, "root"), (1, "c1"), (2, "g1"), (1, "c2")],
@@ -225,7 +225,7 @@ mod tests {
             span("root", "", "a", "GET", Kind::Server, 0, 10),
             span("x", "missing", "b", "process", Kind::Consumer, 5, 8),
         ];
-        let tree = TraceTree::of(&"t".repeat(32), &spans).expect("a tree");
+        let tree = TraceTree::of(TRACE_ID, &spans).expect("a tree");
         assert_eq!(names(&tree), [(0, "root"), (0, "x")]);
         assert!(!tree.rows[0].orphan, "a real root");
         assert!(tree.rows[1].orphan, "its parent is not in the trace");
@@ -242,7 +242,7 @@ mod tests {
         ];
         let trees = TraceTree::all(&spans);
         assert_eq!(trees.len(), 2);
-        assert_eq!(trees[0].trace_id, "t".repeat(32), "earliest trace first");
+        assert_eq!(trees[0].trace_id, TRACE_ID, "earliest trace first");
         assert_eq!(trees[0].rows.len(), 2, "a cycle is still drawn");
         assert!(trees[0].rows[0].orphan);
         assert!(TraceTree::of("nope", &spans).is_none());

@@ -152,8 +152,7 @@ fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Kind;
-    use crate::record::testing::span;
+    use crate::record::testing::{TRACE_ID, sample_trace};
 
     #[test]
     fn bars_cover_the_span_share_of_the_timeline() {
@@ -184,30 +183,8 @@ mod tests {
 
     #[test]
     fn draws_every_span_with_its_tree_kind_and_status() {
-        let mut failed = span(
-            "c2",
-            "root",
-            "meter",
-            "process usage",
-            Kind::Consumer,
-            60,
-            90,
-        );
-        failed.status = Status::Error;
-        let spans = vec![
-            span("root", "", "gateway", "POST", Kind::Server, 0, 100),
-            span(
-                "c1",
-                "root",
-                "tap",
-                "send tap.events",
-                Kind::Producer,
-                10,
-                20,
-            ),
-            failed,
-        ];
-        let tree = TraceTree::of(&"t".repeat(32), &spans).expect("a tree");
+        let spans = sample_trace("process usage", (60, 90));
+        let tree = TraceTree::of(TRACE_ID, &spans).expect("a tree");
         let text = render(&tree, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5, "title, header, three spans:\n{text}");

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use meshtrace_demo::cli::{VIEWER_USAGE, ViewerCommand, parse_viewer};
+use meshtrace_demo::cli::{VIEWER_USAGE, ViewerCommand, interrupted, parse_viewer, runtime};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,21 +18,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime("trace-viewer") {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("trace-viewer: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let outcome = runtime.block_on(async {
         tokio::select! {
             result = meshtrace_demo::viewer::run(args) => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
+            () = interrupted() => None,
         }
     });
     match outcome {

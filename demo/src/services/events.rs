@@ -101,21 +101,17 @@ pub fn usage_event(job: &Event, completion: &Value) -> Result<Event, FlowError> 
 }
 
 /// Total tokens of a usage event.
-pub fn total_tokens(usage: &Event) -> Result<u64, FlowError> {
-    let data = json_data(usage)?;
+pub fn total_tokens(event: &Event) -> Result<u64, FlowError> {
+    let data = json_data(event)?;
     let usage = data.get("usage");
     let field = |name: &str| usage.and_then(|u| u.get(name)).and_then(Value::as_u64);
     match (field("prompt_tokens"), field("completion_tokens")) {
         (Some(p), Some(c)) => Ok(p + c),
         _ => Err(FlowError::BadEvent(format!(
             "usage event {} has no token counts",
-            usage_id(usage)
+            event.id()
         ))),
     }
-}
-
-fn usage_id(usage: Option<&Value>) -> String {
-    usage.map_or_else(|| "(none)".to_owned(), Value::to_string)
 }
 
 /// The event's data as JSON.

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -203,13 +203,6 @@ pub fn admin_get(port: u16, path: &str) -> Result<(u16, String), EnvoyError> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| fail(format!("bad status line in {head:?}")))?;
     Ok((status, body.to_owned()))
-}
-
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
 }
 
 #[cfg(test)]

@@ -18,13 +18,13 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::Client;
-use bytes::Bytes;
+use async_nats::{Client, Subscriber};
 use cloudevents::{Event, EventBuilder, EventBuilderV10};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use meshtrace::nats::{Publisher, Subscription, decode, encode_binary};
 
 use crate::report::Spread;
+use crate::sink::SpanCounts;
 
 /// How long a round may take before it counts as lost messages.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -174,10 +174,7 @@ async fn connect(url: &str) -> Result<Client, NatsBenchError> {
         .subscription_capacity(1 << 20)
         .connect(url)
         .await
-        .map_err(|e| NatsBenchError::Nats {
-            what: "connecting",
-            source: Box::new(e),
-        })
+        .map_err(nats_error("connecting"))
 }
 
 fn event(payload_bytes: usize) -> Event {
@@ -193,8 +190,51 @@ fn event(payload_bytes: usize) -> Event {
         .unwrap_or_default()
 }
 
-fn nats_error(what: &'static str) -> impl FnOnce(async_nats::Error) -> NatsBenchError {
-    move |source| NatsBenchError::Nats { what, source }
+fn nats_error<E>(what: &'static str) -> impl FnOnce(E) -> NatsBenchError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |source| NatsBenchError::Nats {
+        what,
+        source: Box::new(source),
+    }
+}
+
+/// Subscribes `consumer` to `subject` and waits until the server has the
+/// subscription, so that no message is published before it.
+async fn subscribe(consumer: &Client, subject: &str) -> Result<Subscriber, NatsBenchError> {
+    let subscriber = consumer
+        .subscribe(subject.to_owned())
+        .await
+        .map_err(nats_error("subscribing"))?;
+    consumer.flush().await.map_err(nats_error("flushing"))?;
+    Ok(subscriber)
+}
+
+/// Handles items of `stream` until `messages` were handled successfully;
+/// returns that count and when the last one was done.
+fn spawn_consumer<S, F, Fut>(
+    mut stream: S,
+    messages: usize,
+    mut handle: F,
+) -> tokio::task::JoinHandle<(usize, Instant)>
+where
+    S: Stream + Unpin + Send + 'static,
+    F: FnMut(S::Item) -> Fut + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    tokio::spawn(async move {
+        let mut handled = 0;
+        while handled < messages {
+            let Some(item) = stream.next().await else {
+                break;
+            };
+            if handle(item).await {
+                handled += 1;
+            }
+        }
+        (handled, Instant::now())
+    })
 }
 
 async fn untraced(
@@ -204,35 +244,17 @@ async fn untraced(
     event: &Event,
     messages: usize,
 ) -> Result<NatsRound, NatsBenchError> {
-    let mut subscriber = consumer
-        .subscribe(subject.to_owned())
-        .await
-        .map_err(|e| nats_error("subscribing")(e.into()))?;
-    consumer
-        .flush()
-        .await
-        .map_err(|e| nats_error("flushing")(e.into()))?;
-    let handle = tokio::spawn(async move {
-        let mut handled = 0;
-        while handled < messages {
-            let Some(message) = subscriber.next().await else {
-                break;
-            };
-            if decode(message.headers.as_ref(), &message.payload).is_ok() {
-                handled += 1;
-            }
-        }
-        (handled, Instant::now())
+    let subscriber = subscribe(consumer, subject).await?;
+    let handle = spawn_consumer(subscriber, messages, |message| async move {
+        decode(message.headers.as_ref(), &message.payload).is_ok()
     });
     let start = Instant::now();
     for _ in 0..messages {
-        let Ok((headers, payload)) = encode_binary(event) else {
-            continue;
-        };
+        let (headers, payload) = encode_binary(event).map_err(nats_error("encoding"))?;
         publisher
             .publish_with_headers(subject.to_owned(), headers, payload)
             .await
-            .map_err(|e| nats_error("publishing")(e.into()))?;
+            .map_err(nats_error("publishing"))?;
     }
     finish(NatsConfig::Untraced, handle, start, messages).await
 }
@@ -244,28 +266,13 @@ async fn traced(
     event: &Event,
     messages: usize,
 ) -> Result<NatsRound, NatsBenchError> {
-    let mut subscription = Subscription::subscribe(consumer, subject.to_owned())
-        .await
-        .map_err(|e| nats_error("subscribing")(e.into()))?;
-    consumer
-        .flush()
-        .await
-        .map_err(|e| nats_error("flushing")(e.into()))?;
-    let handle = tokio::spawn(async move {
-        let mut handled = 0;
-        while handled < messages {
-            let Some(delivery) = subscription.next().await else {
-                break;
-            };
-            if delivery
-                .process(|_| async { Ok::<_, std::convert::Infallible>(()) })
-                .await
-                .is_ok()
-            {
-                handled += 1;
-            }
-        }
-        (handled, Instant::now())
+    let subscription =
+        Subscription::from_subscriber(subscribe(consumer, subject).await?, consumer, None);
+    let handle = spawn_consumer(subscription, messages, |delivery| async move {
+        delivery
+            .process(|_| async { Ok::<_, std::convert::Infallible>(()) })
+            .await
+            .is_ok()
     });
     let publisher = Publisher::new(publisher.clone());
     let start = Instant::now();
@@ -273,10 +280,7 @@ async fn traced(
         publisher
             .publish(subject.to_owned(), event.clone())
             .await
-            .map_err(|e| NatsBenchError::Nats {
-                what: "publishing",
-                source: Box::new(e),
-            })?;
+            .map_err(nats_error("publishing"))?;
     }
     finish(NatsConfig::Traced, handle, start, messages).await
 }
@@ -331,7 +335,7 @@ async fn exported_by(
 /// The report: per configuration the median throughput with its spread,
 /// the ratio of traced to untraced (median of per-round ratios), and the
 /// span check.
-pub fn table(rounds: &[NatsRound], spans_expected: u64, spans_received: u64) -> String {
+pub fn table(rounds: &[NatsRound], received: &SpanCounts) -> String {
     let of = |config: NatsConfig, rate: fn(&NatsRound) -> f64| -> Vec<f64> {
         rounds
             .iter()
@@ -377,31 +381,43 @@ pub fn table(rounds: &[NatsRound], spans_expected: u64, spans_received: u64) -> 
             ratio(&sustained_ratio),
         ));
     }
-    let verdict = if spans_received == spans_expected {
+    let expected = traced_messages(rounds);
+    let verdict = if spans_match(rounds, received) {
         "every traced message exported its PRODUCER and CONSUMER span"
     } else {
         "SPANS MISSING: the traced figures do not count"
     };
     out.push_str(&format!(
-        "\nsink: {spans_received} spans received, {spans_expected} expected ({verdict})\n"
+        "\nsink: {} PRODUCER and {} CONSUMER spans received ({} of other kinds), {expected} of each expected ({verdict})\n",
+        received.producer,
+        received.consumer,
+        received.server + received.client + received.other,
     ));
     out
 }
 
-/// The spans a run should export: one PRODUCER and one CONSUMER per
-/// traced message.
-pub fn spans_expected(rounds: &[NatsRound]) -> u64 {
+/// Messages handled in traced rounds: the PRODUCER spans, and the CONSUMER
+/// spans, a run should export.
+pub fn traced_messages(rounds: &[NatsRound]) -> u64 {
     rounds
         .iter()
         .filter(|r| r.config == NatsConfig::Traced)
-        .map(|r| 2 * r.handled as u64)
+        .map(|r| r.handled as u64)
         .sum()
 }
 
-/// The untraced baseline's payload, for tests: encoded then decoded.
-pub fn round_trip(event: &Event) -> Option<Event> {
-    let (headers, payload): (_, Bytes) = encode_binary(event).ok()?;
-    decode(Some(&headers), &payload).ok()
+/// Spans of every kind a run should export.
+pub fn spans_expected(rounds: &[NatsRound]) -> u64 {
+    2 * traced_messages(rounds)
+}
+
+/// Whether the sink got exactly one PRODUCER and one CONSUMER span per
+/// traced message, and nothing else.
+pub fn spans_match(rounds: &[NatsRound], received: &SpanCounts) -> bool {
+    let expected = traced_messages(rounds);
+    received.producer == expected
+        && received.consumer == expected
+        && received.server + received.client + received.other == 0
 }
 
 #[cfg(test)]
@@ -429,14 +445,38 @@ mod tests {
             round(NatsConfig::Traced, 980),
         ];
         assert_eq!(spans_expected(&rounds), 2 * (900 + 950 + 980));
-        let out = table(&rounds, 10, 10);
+        let n = traced_messages(&rounds);
+        let exact = SpanCounts {
+            producer: n,
+            consumer: n,
+            ..SpanCounts::default()
+        };
+        let out = table(&rounds, &exact);
         assert!(out.contains("| 0.95× (0.90…0.98) |"), "{out}");
         assert!(
             out.contains("(0.45…0.49) |"),
             "export doubles the time: {out}"
         );
         assert!(out.contains("every traced message"), "{out}");
-        assert!(table(&rounds, 10, 9).contains("SPANS MISSING"));
+        let one_short = SpanCounts {
+            consumer: n - 1,
+            ..exact
+        };
+        assert!(table(&rounds, &one_short).contains("SPANS MISSING"));
+        let kinds_swapped = SpanCounts {
+            producer: 2 * n,
+            consumer: 0,
+            ..exact
+        };
+        assert!(table(&rounds, &kinds_swapped).contains("SPANS MISSING"));
+    }
+
+    use bytes::Bytes;
+
+    /// The untraced baseline's payload: encoded then decoded.
+    fn round_trip(event: &Event) -> Option<Event> {
+        let (headers, payload): (_, Bytes) = encode_binary(event).ok()?;
+        decode(Some(&headers), &payload).ok()
     }
 
     #[test]

@@ -18,8 +18,6 @@ pub struct Row {
     pub variant: Variant,
     /// The configuration.
     pub tracer: &'static str,
-    /// Rounds measured.
-    pub rounds: usize,
     /// Median closed-loop requests per second.
     pub rps: f64,
     /// Median of per-round `rps / baseline rps`.
@@ -123,7 +121,6 @@ fn row(all: &[Measurement], variant: Variant, tracer: &'static str) -> Row {
     Row {
         variant,
         tracer,
-        rounds: runs.len(),
         rps: median(runs.iter().map(|m| m.closed.rps)),
         rps_ratio: Spread::of(&paired(&|m, b| m.closed.rps / b.closed.rps)).map(|s| s.median),
         cpu_us: median(runs.iter().map(|m| m.cpu_us_closed)),
@@ -268,7 +265,6 @@ mod tests {
             round,
             variant: Variant::Direct,
             tracer,
-            exports_spans: tracer != "none",
             closed: ClosedLoop {
                 requests: 1000,
                 rps,

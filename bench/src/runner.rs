@@ -14,8 +14,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::envoy::{Envoy, EnvoyError, free_port};
-use crate::envoy_config::{self, Ports, Protocol, STAT_PREFIX, TracerConfig, Variant};
+use meshtrace_tests::ports::free_ports;
+
+use crate::envoy::{Envoy, EnvoyError};
+use crate::envoy_config::{
+    self, FLUSH_INTERVAL_MS, Ports, Protocol, STAT_PREFIX, TracerConfig, Variant,
+};
 use crate::load::{self, ClosedLoop, FixedRate, LoadError};
 use crate::sink::{Sink, SpanCounts};
 use crate::upstream::Upstream;
@@ -84,8 +88,6 @@ pub struct Measurement {
     pub variant: Variant,
     /// The configuration's name.
     pub tracer: &'static str,
-    /// Whether spans are expected at the sink.
-    pub exports_spans: bool,
     /// Closed-loop result.
     pub closed: ClosedLoop,
     /// Envoy CPU µs per request in the closed-loop phase.
@@ -118,7 +120,7 @@ impl Measurement {
     pub fn spans_match(&self) -> bool {
         self.spans.server == self.expected_server
             && self.spans.client == self.expected_client
-            && self.spans.other == 0
+            && self.spans.producer + self.spans.consumer + self.spans.other == 0
             && self.spans.rejected == 0
     }
 }
@@ -144,7 +146,7 @@ pub fn run(
             let mut half_rate = None;
             for tracer in &plan.tracers {
                 let m = run_one(plan, servers, round, variant, tracer, half_rate)?;
-                half_rate.get_or_insert(((m.closed.rps / 2.0).round() as u64).max(1));
+                half_rate.get_or_insert(m.target_rate);
                 progress(&m);
                 all.push(m);
             }
@@ -162,9 +164,10 @@ fn run_one(
     half_rate: Option<u64>,
 ) -> Result<Measurement, RunError> {
     let io = |what: String| move |source| RunError::Io { what, source };
+    let [listener, admin] = free_ports::<2>();
     let ports = Ports {
-        listener: free_port().map_err(io("picking a port".into()))?,
-        admin: free_port().map_err(io("picking a port".into()))?,
+        listener,
+        admin,
         sink_http: servers.sink.http_port(),
         sink_grpc: servers.sink.grpc_port(),
         upstream: servers.upstream.port(),
@@ -225,7 +228,6 @@ fn run_one(
         round,
         variant,
         tracer: tracer.name(),
-        exports_spans: exports,
         closed,
         cpu_us_closed: per_request(cpu_closed, closed.requests),
         envoy_busy: cpu_closed as f64 / plan.clock_ticks as f64 / wall.as_secs_f64(),
@@ -255,8 +257,8 @@ fn measured<T>(
 }
 
 /// Waits until the sink has the expected spans (or the drain timeout), then
-/// a little longer to catch anything beyond them; returns what arrived since
-/// `before`.
+/// one more flush interval, so that spans beyond them (or any, when none
+/// are expected) would still arrive; returns what arrived since `before`.
 fn drain(sink: &Sink, before: &SpanCounts, server: u64, client: u64) -> SpanCounts {
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     loop {
@@ -266,7 +268,7 @@ fn drain(sink: &Sink, before: &SpanCounts, server: u64, client: u64) -> SpanCoun
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(u64::from(FLUSH_INTERVAL_MS) + 300));
     sink.counts().since(before)
 }
 

@@ -39,6 +39,10 @@ pub struct SpanCounts {
     pub server: u64,
     /// Spans of kind CLIENT.
     pub client: u64,
+    /// Spans of kind PRODUCER.
+    pub producer: u64,
+    /// Spans of kind CONSUMER.
+    pub consumer: u64,
     /// Spans of any other kind.
     pub other: u64,
     /// Export calls accepted.
@@ -52,6 +56,8 @@ pub struct SpanCounts {
 struct Counters {
     server: AtomicU64,
     client: AtomicU64,
+    producer: AtomicU64,
+    consumer: AtomicU64,
     other: AtomicU64,
     exports: AtomicU64,
     rejected: AtomicU64,
@@ -83,6 +89,8 @@ impl SpanCounts {
             match SpanKind::try_from(span.kind) {
                 Ok(SpanKind::Server) => counts.server += 1,
                 Ok(SpanKind::Client) => counts.client += 1,
+                Ok(SpanKind::Producer) => counts.producer += 1,
+                Ok(SpanKind::Consumer) => counts.consumer += 1,
                 _ => counts.other += 1,
             }
         }
@@ -94,6 +102,8 @@ impl SpanCounts {
         Self {
             server: self.server.saturating_sub(earlier.server),
             client: self.client.saturating_sub(earlier.client),
+            producer: self.producer.saturating_sub(earlier.producer),
+            consumer: self.consumer.saturating_sub(earlier.consumer),
             other: self.other.saturating_sub(earlier.other),
             exports: self.exports.saturating_sub(earlier.exports),
             rejected: self.rejected.saturating_sub(earlier.rejected),
@@ -102,7 +112,7 @@ impl SpanCounts {
 
     /// Spans of every kind.
     pub fn spans(&self) -> u64 {
-        self.server + self.client + self.other
+        self.server + self.client + self.producer + self.consumer + self.other
     }
 }
 
@@ -112,6 +122,8 @@ impl Counters {
     fn add(&self, counts: SpanCounts) {
         self.server.fetch_add(counts.server, Ordering::Relaxed);
         self.client.fetch_add(counts.client, Ordering::Relaxed);
+        self.producer.fetch_add(counts.producer, Ordering::Relaxed);
+        self.consumer.fetch_add(counts.consumer, Ordering::Relaxed);
         self.other.fetch_add(counts.other, Ordering::Relaxed);
         self.exports.fetch_add(counts.exports, Ordering::Relaxed);
     }
@@ -124,6 +136,8 @@ impl Counters {
         SpanCounts {
             server: self.server.load(Ordering::Relaxed),
             client: self.client.load(Ordering::Relaxed),
+            producer: self.producer.load(Ordering::Relaxed),
+            consumer: self.consumer.load(Ordering::Relaxed),
             other: self.other.load(Ordering::Relaxed),
             exports: self.exports.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
@@ -256,18 +270,22 @@ mod tests {
             SpanKind::Client,
             SpanKind::Server,
             SpanKind::Internal,
+            SpanKind::Producer,
+            SpanKind::Consumer,
         ]));
         assert_eq!(
             counts,
             SpanCounts {
                 server: 2,
                 client: 1,
+                producer: 1,
+                consumer: 1,
                 other: 1,
                 exports: 1,
                 rejected: 0
             }
         );
-        assert_eq!(counts.spans(), 4);
+        assert_eq!(counts.spans(), 6);
     }
 
     #[test]

@@ -255,7 +255,6 @@ mod tests {
         Row {
             variant,
             tracer,
-            rounds: 3,
             rps: 1000.0,
             rps_ratio: Some(1.0),
             cpu_us: 30.0,

@@ -14,6 +14,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::test::ENV_NATS_SERVER;
 use crate::workspace::Workspace;
 use crate::{cmd, filter, setup, tools};
 
@@ -126,20 +127,26 @@ pub fn run(ws: &Workspace, bench: &Bench) -> Result<()> {
     }
 }
 
-fn run_nats(ws: &Workspace, options: &NatsOptions) -> Result<()> {
-    let tools = setup::run(ws)?;
+/// Builds binary `bin` of the harness package in release mode and returns
+/// its path.
+fn build_harness(ws: &Workspace, bin: &str) -> Result<PathBuf> {
     cmd::run(ws.cargo().args([
         "build",
         "--release",
         "--package",
         BENCH_PACKAGE,
         "--bin",
-        NATS_BINARY,
+        bin,
     ]))
-    .context("building the NATS benchmark")?;
-    let harness = ws.target_dir().join("release").join(NATS_BINARY);
+    .with_context(|| format!("building {bin}"))?;
+    Ok(ws.target_dir().join("release").join(bin))
+}
+
+fn run_nats(ws: &Workspace, options: &NatsOptions) -> Result<()> {
+    let tools = setup::run(ws)?;
+    let harness = build_harness(ws, NATS_BINARY)?;
     let mut run = ws.command(&harness);
-    run.env("MESHTRACE_NATS_SERVER", &tools.nats_server)
+    run.env(ENV_NATS_SERVER, &tools.nats_server)
         .envs(NATS_BSP_ENV)
         .args(["--out", OUT_DIR]);
     if let Some(rounds) = options.rounds {
@@ -174,12 +181,7 @@ fn run_envoy(ws: &Workspace, options: &EnvoyOptions) -> Result<()> {
     );
     let wrk = ensure_wrk()?;
     let oha = ensure_oha(ws)?;
-    cmd::run(
-        ws.cargo()
-            .args(["build", "--release", "--package", BENCH_PACKAGE]),
-    )
-    .context("building the benchmark harness")?;
-    let harness = ws.target_dir().join("release").join(BENCH_PACKAGE);
+    let harness = build_harness(ws, BENCH_PACKAGE)?;
 
     let mut run = ws.command(&harness);
     run.arg("envoy")

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::PullConsumer;
 use cloudevents::{Event, EventBuilder, EventBuilderV10};
+use futures_util::StreamExt as _;
+use meshtrace::nats::{Delivery, JetStreamDelivery, Subscription};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
@@ -60,6 +63,39 @@ impl Traced {
         }
         self.receiver.spans()
     }
+}
+
+/// The next message of `subscription`.
+///
+/// # Panics
+///
+/// When none arrives within [`WAIT`] or the subscription ends.
+pub async fn next_delivery(subscription: &mut Subscription) -> Delivery {
+    tokio::time::timeout(WAIT, subscription.next())
+        .await
+        .expect("no message within the wait")
+        .expect("subscription ended")
+}
+
+/// Pulls one message from `consumer`.
+///
+/// # Panics
+///
+/// When none arrives within [`WAIT`] or the fetch fails.
+pub async fn fetch_one(consumer: &PullConsumer) -> JetStreamDelivery {
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1)
+        .expires(WAIT)
+        .messages()
+        .await
+        .unwrap_or_else(|e| panic!("fetch: {e}"));
+    let message = tokio::time::timeout(WAIT + Duration::from_secs(1), batch.next())
+        .await
+        .expect("no JetStream message within the wait")
+        .expect("fetch ended empty")
+        .unwrap_or_else(|e| panic!("fetched message: {e}"));
+    JetStreamDelivery::new(message)
 }
 
 /// Connects a new client to `server`.

@@ -188,14 +188,6 @@ struct Process {
 // === impl Mode ===
 
 impl Mode {
-    /// Every mode, in declaration order.
-    pub const ALL: [Mode; 4] = [
-        Mode::Binary,
-        Mode::Structured,
-        Mode::Capitalised,
-        Mode::Cerebro,
-    ];
-
     /// The `--mode` value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -414,11 +406,6 @@ impl Consumer {
         let lines = self.process.finish(self.deadline)?;
         lines.iter().map(|line| Consumed::parse(line)).collect()
     }
-
-    /// The child's process id.
-    pub fn pid(&self) -> u32 {
-        self.process.child.id()
-    }
 }
 
 // === impl Published ===
@@ -507,10 +494,18 @@ impl Consumed {
 // === impl Process ===
 
 impl Process {
-    /// Runs the script with `args`, stdin closed, stdout and stderr piped.
+    /// Runs the script with `args`, stdin closed, stdout and stderr piped,
+    /// and without the caller's `OTEL_*` variables (the peer's SDK would
+    /// read them: a developer's `OTEL_TRACES_SAMPLER` must not change it).
     fn spawn(args: &[&str]) -> Result<Self> {
         let python = python_binary();
-        let mut child = Command::new(&python)
+        let mut command = Command::new(&python);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("OTEL_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .arg(PythonPeer::script())
             .args(args)
             .stdin(Stdio::null())

@@ -12,10 +12,12 @@ use async_nats::jetstream::{self, consumer::pull, stream};
 use cloudevents::{AttributesReader, Event};
 use futures_util::StreamExt;
 use meshtrace::nats::{
-    HandlerError, JetStreamDelivery, JetStreamPublisher, Mode, ParentMode, Publisher, Subscription,
-    creation_context, set_creation_context_if_absent,
+    HandlerError, JetStreamPublisher, Mode, ParentMode, Publisher, Subscription, creation_context,
+    set_creation_context_if_absent,
 };
-use meshtrace_tests::messaging::{Traced, WAIT, all, expect_strs, links, one, order_event};
+use meshtrace_tests::messaging::{
+    Traced, WAIT, all, expect_strs, fetch_one, links, next_delivery, one, order_event,
+};
 use opentelemetry::global;
 use opentelemetry::trace::{FutureExt, Span, TraceContextExt, Tracer};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -28,13 +30,6 @@ fn root(name: &'static str) -> (opentelemetry::Context, String) {
     let span = global::tracer("suite").start(name);
     let trace_id = span.span_context().trace_id().to_string();
     (opentelemetry::Context::current_with_span(span), trace_id)
-}
-
-async fn next_delivery(subscription: &mut Subscription) -> meshtrace::nats::Delivery {
-    tokio::time::timeout(WAIT, subscription.next())
-        .await
-        .expect("no message within the wait")
-        .expect("subscription ended")
 }
 
 /// Publishes one order inside a root span in `mode`, consumes it with a
@@ -258,22 +253,6 @@ async fn jobs_consumer(
         })
         .await
         .unwrap()
-}
-
-async fn fetch_one(consumer: &jetstream::consumer::PullConsumer) -> JetStreamDelivery {
-    let mut batch = consumer
-        .fetch()
-        .max_messages(1)
-        .expires(WAIT)
-        .messages()
-        .await
-        .unwrap();
-    let message = tokio::time::timeout(WAIT + Duration::from_secs(1), batch.next())
-        .await
-        .expect("no JetStream message within the wait")
-        .expect("fetch ended empty")
-        .unwrap();
-    JetStreamDelivery::new(message)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

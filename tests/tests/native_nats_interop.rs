@@ -17,9 +17,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
 use cloudevents::AttributesReader;
-use futures_util::StreamExt;
-use meshtrace::nats::{HandlerError, JetStreamDelivery, Mode, Publisher, Subscription};
-use meshtrace_tests::messaging::{Traced, WAIT, one, order_event};
+use meshtrace::nats::{HandlerError, Mode, Publisher, Subscription};
+use meshtrace_tests::messaging::{Traced, WAIT, fetch_one, next_delivery, one, order_event};
 use meshtrace_tests::python::{self, PublishOptions, Published, PythonPeer};
 use opentelemetry::trace::{
     FutureExt, SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
@@ -31,11 +30,14 @@ static GLOBALS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// How long the Python consumer waits for messages once subscribed.
 const PY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Runs the Python publisher to completion off the runtime.
+/// Runs the Python publisher to completion off the runtime (exactly one
+/// event).
 async fn python_publish(url: String, subject: &str, mode: python::Mode) -> Published {
-    python_publish_with(url, subject, mode, PublishOptions::default())
+    let subject = subject.to_owned();
+    tokio::task::spawn_blocking(move || PythonPeer::publish(&url, &subject, mode))
         .await
-        .remove(0)
+        .expect("python publish task")
+        .unwrap_or_else(|e| panic!("python publisher ({mode:?}) failed: {e:#}"))
 }
 
 async fn python_publish_with(
@@ -64,10 +66,7 @@ async fn python_to_rust(mode: python::Mode) {
     traced.client.flush().await.unwrap();
 
     let sent = python_publish(traced.server.url(), &subject, mode).await;
-    let delivery = tokio::time::timeout(WAIT, subscription.next())
-        .await
-        .unwrap_or_else(|_| panic!("{mode:?}: nothing arrived from Python"))
-        .expect("subscription ended");
+    let delivery = next_delivery(&mut subscription).await;
 
     let event = delivery
         .event()
@@ -167,20 +166,8 @@ async fn cerebro_shaped_event_over_jetstream_is_continued_and_acked() {
         })
         .await
         .unwrap();
-    let mut batch = consumer
-        .fetch()
-        .max_messages(2)
-        .expires(WAIT)
-        .messages()
-        .await
-        .unwrap();
     for sent in &sent {
-        let message = tokio::time::timeout(WAIT + Duration::from_secs(1), batch.next())
-            .await
-            .expect("no JetStream message within the wait")
-            .expect("fetch ended early")
-            .unwrap();
-        let delivery = JetStreamDelivery::new(message);
+        let delivery = fetch_one(&consumer).await;
         assert_eq!(delivery.event().unwrap().id(), sent.event_id);
         delivery
             .process(|_event| async { Ok::<_, HandlerError<std::io::Error>>(()) })
@@ -302,8 +289,10 @@ async fn rust_to_python(mode: Mode, wire_mode: &str) {
         );
         assert_eq!(got.ce_tracestate.as_deref(), Some("rust=1"), "{mode:?}");
         assert_eq!(got.data["order"], id, "{mode:?}: data decoded");
+        let traceparent = format!("00-{trace_id}-{}-01", producer.span_id());
         assert!(
-            got.header("traceparent").is_some(),
+            got.header("traceparent") == Some(traceparent.as_str())
+                && got.header("Traceparent").is_none(),
             "{mode:?}: the header is written lowercase: {:?}",
             got.headers
         );

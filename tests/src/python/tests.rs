@@ -147,6 +147,7 @@ fn cerebro_event_published_through_jetstream_is_continued() {
         .unwrap_or_else(|e| panic!("consumer failed: {e:#}"));
 
     assert_eq!(sent.len(), 2);
+    assert_eq!(got.len(), 2, "both consumed: {got:?}");
     assert_ne!(sent[0].trace_id, sent[1].trace_id, "one span per event");
     for (sent, got) in sent.iter().zip(&got) {
         assert_continued(sent, got);

@@ -3,7 +3,10 @@
 //! Request headers: read `traceparent` (and, for a valid one, `tracestate`),
 //! decide the span context, rewrite `traceparent` upstream. Only a sampled
 //! request reads the attributes it will record. Log phase (stream end): read
-//! the response code and flags, finish the span and queue it.
+//! the response code and flags, finish the span and queue it. Where Envoy
+//! offers CEL, each phase's attributes come from one host call
+//! ([`crate::cel`]); otherwise, and whenever an evaluation fails, they are
+//! read one by one.
 //!
 //! Both headers are read through Envoy's `request.headers.<name>` attribute,
 //! which joins repeated headers with `,`: two `traceparent` headers are thus
@@ -16,6 +19,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
+use crate::cel::{self, RequestAttr, ResponseAttr, Value};
 use crate::export::Pushed;
 use crate::propagation::SpanContext;
 use crate::properties::{self, path};
@@ -92,29 +96,30 @@ impl HttpTracer {
             context,
             trace_state,
             start_unix_nanos: now_nanos(),
-            http: HttpObservation {
-                method: request_header(":method"),
-                path: request_header(":path"),
-                scheme: request_header(":scheme"),
-                authority: request_header(":authority"),
-                user_agent: request_header("user-agent"),
-                request_id: request_header("x-request-id"),
-                protocol: property(&path::PROTOCOL).and_then(properties::string),
-                source_address: property(&path::SOURCE_ADDRESS).and_then(properties::string),
-                ..HttpObservation::default()
+            http: match vm.exprs.map(|e| request_from_cel(e.request)) {
+                Some(Some(http)) => http,
+                Some(None) => {
+                    vm.metrics.attribute_fallback();
+                    request_one_by_one()
+                }
+                None => request_one_by_one(),
             },
         })
     }
 
     fn finish(vm: &mut VmState, span: ActiveSpan) {
         let mut http = span.http;
-        http.status_code = property(&path::RESPONSE_CODE)
-            .and_then(|b| properties::int64(&b))
-            .filter(|code| *code > 0);
-        http.response_flags = property(&path::RESPONSE_FLAGS)
-            .and_then(|b| properties::int64(&b))
-            .map_or(0, |f| f as u64);
-        http.upstream_cluster = property(&path::CLUSTER_NAME).and_then(properties::string);
+        let response = match vm.exprs.map(|e| response_from_cel(e.response)) {
+            Some(Some(response)) => response,
+            Some(None) => {
+                vm.metrics.attribute_fallback();
+                response_one_by_one()
+            }
+            None => response_one_by_one(),
+        };
+        http.status_code = response.status_code.filter(|code| *code > 0);
+        http.response_flags = response.flags;
+        http.upstream_cluster = response.cluster;
         let record = SpanRecord {
             trace_id: span.context.trace_id,
             span_id: span.context.span_id,
@@ -132,6 +137,91 @@ impl HttpTracer {
             Pushed::Queued { batch_full: true } => request_flush(vm),
             Pushed::Queued { batch_full: false } => {}
         }
+    }
+}
+
+/// What the log phase reads.
+struct ResponseObservation {
+    status_code: Option<i64>,
+    flags: u64,
+    cluster: Option<String>,
+}
+
+fn evaluate(token: u32, what: &str) -> Option<Vec<u8>> {
+    match hostcalls::call_foreign_function(cel::EVALUATE, Some(&token.to_le_bytes())) {
+        Ok(bytes) => bytes,
+        Err(status) => {
+            debug!(
+                "meshtrace: {what} attributes: {} failed ({status:?})",
+                cel::EVALUATE
+            );
+            None
+        }
+    }
+}
+
+fn decode<'a, const N: usize>(bytes: &'a [u8], what: &str) -> Option<[Value<'a>; N]> {
+    cel::decode_list::<N>(bytes)
+        .map_err(|e| debug!("meshtrace: {what} attributes: {e}"))
+        .ok()
+}
+
+/// The request attributes in one host call ([`cel::REQUEST_EXPR`]).
+fn request_from_cel(token: u32) -> Option<HttpObservation> {
+    let bytes = evaluate(token, "request")?;
+    let v = decode::<{ cel::REQUEST_LEN }>(&bytes, "request")?;
+    let s = |attr: RequestAttr| v[attr as usize].as_str().map(str::to_owned);
+    Some(HttpObservation {
+        method: s(RequestAttr::Method),
+        path: s(RequestAttr::Path),
+        scheme: s(RequestAttr::Scheme),
+        authority: s(RequestAttr::Host),
+        user_agent: s(RequestAttr::UserAgent),
+        request_id: s(RequestAttr::RequestId),
+        protocol: s(RequestAttr::Protocol),
+        source_address: s(RequestAttr::SourceAddress),
+        ..HttpObservation::default()
+    })
+}
+
+/// The same attributes, a host call each (hosts without CEL).
+fn request_one_by_one() -> HttpObservation {
+    HttpObservation {
+        method: request_header(":method"),
+        path: request_header(":path"),
+        scheme: request_header(":scheme"),
+        authority: request_header(":authority"),
+        user_agent: request_header("user-agent"),
+        request_id: request_header("x-request-id"),
+        protocol: property(&path::PROTOCOL).and_then(properties::string),
+        source_address: property(&path::SOURCE_ADDRESS).and_then(properties::string),
+        ..HttpObservation::default()
+    }
+}
+
+/// The log-phase attributes in one host call ([`cel::RESPONSE_EXPR`]).
+fn response_from_cel(token: u32) -> Option<ResponseObservation> {
+    let bytes = evaluate(token, "response")?;
+    let v = decode::<{ cel::RESPONSE_LEN }>(&bytes, "response")?;
+    Some(ResponseObservation {
+        status_code: v[ResponseAttr::Code as usize].as_i64(),
+        flags: v[ResponseAttr::Flags as usize]
+            .as_i64()
+            .map_or(0, |f| f as u64),
+        cluster: v[ResponseAttr::Cluster as usize]
+            .as_str()
+            .map(str::to_owned),
+    })
+}
+
+/// The same attributes, a host call each (hosts without CEL).
+fn response_one_by_one() -> ResponseObservation {
+    ResponseObservation {
+        status_code: property(&path::RESPONSE_CODE).and_then(|b| properties::int64(&b)),
+        flags: property(&path::RESPONSE_FLAGS)
+            .and_then(|b| properties::int64(&b))
+            .map_or(0, |f| f as u64),
+        cluster: property(&path::CLUSTER_NAME).and_then(properties::string),
     }
 }
 

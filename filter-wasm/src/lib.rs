@@ -43,6 +43,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod cel;
 pub mod collector;
 pub mod config;
 mod config_json;

@@ -16,6 +16,9 @@ pub mod name {
     pub const EXPORT_FAILURES: &str = "meshtrace.export_failures";
     /// Requests whose incoming `traceparent` was invalid (trace restarted).
     pub const INVALID_TRACEPARENT: &str = "meshtrace.invalid_traceparent";
+    /// Attribute reads that fell back from the CEL expression to one host
+    /// call per attribute (the evaluation failed).
+    pub const ATTRIBUTE_FALLBACKS: &str = "meshtrace.attribute_fallbacks";
 }
 
 /// Metric ids of this VM. A metric the host refused to define has id `None`
@@ -27,6 +30,7 @@ pub struct Metrics {
     spans_dropped: Option<u32>,
     export_failures: Option<u32>,
     invalid_traceparent: Option<u32>,
+    attribute_fallbacks: Option<u32>,
 }
 
 // === impl Metrics ===
@@ -41,6 +45,7 @@ impl Metrics {
             spans_dropped: counter(name::SPANS_DROPPED),
             export_failures: counter(name::EXPORT_FAILURES),
             invalid_traceparent: counter(name::INVALID_TRACEPARENT),
+            attribute_fallbacks: counter(name::ATTRIBUTE_FALLBACKS),
         }
     }
 
@@ -74,5 +79,10 @@ impl Metrics {
     /// An incoming `traceparent` was invalid.
     pub fn invalid_traceparent(&self) {
         Self::add(self.invalid_traceparent, 1);
+    }
+
+    /// A CEL attribute evaluation failed; the attributes were read one by one.
+    pub fn attribute_fallback(&self) {
+        Self::add(self.attribute_fallbacks, 1);
     }
 }

@@ -16,6 +16,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MapType};
 
+use crate::cel;
 use crate::collector::{Collector, FailureLog};
 use crate::config::{Config, Direction, Protocol};
 use crate::export::{Batch, Batcher};
@@ -51,10 +52,21 @@ pub struct VmState {
     pub metrics: Metrics,
     /// A flush tick has been requested.
     pub flush_requested: bool,
+    /// Compiled attribute expressions, when the host has CEL.
+    pub exprs: Option<AttributeExprs>,
     encoder: RequestEncoder,
     collector: Collector,
     flush_interval: Duration,
     failures: FailureLog,
+}
+
+/// The two attribute expressions of [`crate::cel`], compiled by the host.
+#[derive(Copy, Clone, Debug)]
+pub struct AttributeExprs {
+    /// Token of [`cel::REQUEST_EXPR`].
+    pub request: u32,
+    /// Token of [`cel::RESPONSE_EXPR`].
+    pub response: u32,
 }
 
 /// The shared VM state handle.
@@ -71,6 +83,54 @@ pub fn now_nanos() -> u64 {
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+// === impl AttributeExprs ===
+
+impl AttributeExprs {
+    /// Compiles both expressions; `None` (attributes are then read one by
+    /// one) when the host has no CEL or rejects either.
+    fn create() -> Option<Self> {
+        let request = create_expr(cel::REQUEST_EXPR)?;
+        let Some(response) = create_expr(cel::RESPONSE_EXPR) else {
+            delete_expr(request);
+            return None;
+        };
+        Some(Self { request, response })
+    }
+
+    fn delete(self) {
+        delete_expr(self.request);
+        delete_expr(self.response);
+    }
+}
+
+fn create_expr(expr: &str) -> Option<u32> {
+    match hostcalls::call_foreign_function(cel::CREATE, Some(expr.as_bytes())) {
+        Ok(Some(token)) => match <[u8; 4]>::try_from(token.as_slice()) {
+            Ok(raw) => Some(u32::from_le_bytes(raw)),
+            Err(_) => {
+                warn!(
+                    "meshtrace: {} returned {} bytes, not a token",
+                    cel::CREATE,
+                    token.len()
+                );
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(status) => {
+            info!(
+                "meshtrace: the host's {} is unavailable ({status:?}); span attributes are read one by one",
+                cel::CREATE
+            );
+            None
+        }
+    }
+}
+
+fn delete_expr(token: u32) {
+    let _ = hostcalls::call_foreign_function(cel::DELETE, Some(&token.to_le_bytes()));
 }
 
 // === impl TracingRoot ===
@@ -103,6 +163,7 @@ impl TracingRoot {
             batcher: Batcher::new(&config.batch),
             metrics: Metrics::define(),
             flush_requested: false,
+            exprs: None,
             encoder: RequestEncoder::new(
                 &service_name,
                 &config.resource,
@@ -260,17 +321,26 @@ impl RootContext for TracingRoot {
         };
         // A reconfiguration sends what the previous configuration queued.
         self.flush();
-        let state = Self::build_state(&config);
+        if let Some(old) = self.state.as_ref().and_then(|s| s.try_borrow().ok()?.exprs) {
+            old.delete();
+        }
+        let mut state = Self::build_state(&config);
+        state.exprs = AttributeExprs::create();
         if let Err(status) = hostcalls::set_tick_period(state.flush_interval) {
             error!("meshtrace: cannot set the flush tick: {status:?}");
             return false;
         }
         info!(
-            "meshtrace: configured: direction={:?} collector={} protocol={:?} batch.max_spans={}",
+            "meshtrace: configured: direction={:?} collector={} protocol={:?} batch.max_spans={} attributes={}",
             config.direction,
             config.collector.cluster,
             config.collector.protocol,
-            config.batch.max_spans
+            config.batch.max_spans,
+            if state.exprs.is_some() {
+                "cel"
+            } else {
+                "one-by-one"
+            }
         );
         self.state = Some(Rc::new(RefCell::new(state)));
         true

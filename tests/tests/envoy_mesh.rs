@@ -96,6 +96,23 @@ async fn one_trace_through_the_mesh(tweaks: FilterTweaks) {
     let (t, p, _) = traceparent(&mesh.app_b.received()[0]);
     assert_eq!((t, p), (trace.clone(), b_in.span_id()));
 
+    // Envoy 1.40 has CEL: every instance reads its attributes with one
+    // expression per phase, so the attributes below come from that path
+    // (the wasmtime host suites cover the one-by-one path).
+    for envoy in [&mesh.gateway, &mesh.sidecar_a, &mesh.sidecar_b] {
+        let log = envoy.log();
+        assert!(
+            log.matches("attributes=cel").count() >= 1 && !log.contains("attributes=one-by-one"),
+            "every meshtrace instance compiles its attribute expressions:\n{log}"
+        );
+        assert_eq!(
+            envoy.stat("wasmcustom.meshtrace.attribute_fallbacks"),
+            Some(0),
+            "no evaluation fell back to one-by-one reads: {}",
+            envoy.log()
+        );
+    }
+
     // Attributes and status as the filter specifies.
     for s in [gateway, a_in, a_out, b_in] {
         assert_eq!(s.span.name, "GET");

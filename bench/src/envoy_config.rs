@@ -16,10 +16,12 @@
 //!   the same bounds as meshtrace's `batch` defaults.
 //! - [`TracerConfig::Meshtrace`] and its profiling forms: the meshtrace wasm
 //!   filter (V8) with `sampler.ratio` 1 and `batch.flush_interval_ms` 1000,
-//!   as `direction: inbound` (SERVER); with an upstream a second instance,
-//!   `direction: outbound`, sits after it in the same filter chain, so it
-//!   sees the `traceparent` the first one wrote and reports the CLIENT child,
-//!   on the same single connection manager the native tracer uses.
+//!   as `direction: inbound` (SERVER); with an upstream it also sets
+//!   `spawn_upstream_span: true`, so the same instance reports the CLIENT
+//!   child, as the native tracer's `spawn_upstream_span` does. The
+//!   profiling form [`TracerConfig::MeshtraceChain`] gets the CLIENT span
+//!   the other way: a second, `direction: outbound` instance after the
+//!   first in the same filter chain.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -60,6 +62,9 @@ pub enum TracerConfig {
     /// Profiling: the meshtrace filter from another module build (e.g.
     /// `opt-level = 3`).
     MeshtraceAlt(PathBuf),
+    /// Profiling (upstream variant): the CLIENT span from a second,
+    /// outbound instance instead of `spawn_upstream_span`.
+    MeshtraceChain,
 }
 
 /// Ports and paths one rendering needs.
@@ -144,6 +149,7 @@ impl TracerConfig {
             Self::MeshtraceUnsampled => "meshtrace-unsampled",
             Self::MeshtraceNoExport => "meshtrace-noexport",
             Self::MeshtraceAlt(_) => "meshtrace-alt",
+            Self::MeshtraceChain => "meshtrace-chain",
         }
     }
 
@@ -157,6 +163,7 @@ impl TracerConfig {
             "meshtrace-unsampled" => Self::MeshtraceUnsampled,
             "meshtrace-noexport" => Self::MeshtraceNoExport,
             "meshtrace-alt" => Self::MeshtraceAlt(alt_module?.to_path_buf()),
+            "meshtrace-chain" => Self::MeshtraceChain,
             _ => return None,
         })
     }
@@ -169,7 +176,10 @@ impl TracerConfig {
 
     /// Whether the sink must receive one span per request per kind.
     pub fn exports_spans(&self) -> bool {
-        matches!(self, Self::Native | Self::Meshtrace | Self::MeshtraceAlt(_))
+        matches!(
+            self,
+            Self::Native | Self::Meshtrace | Self::MeshtraceAlt(_) | Self::MeshtraceChain
+        )
     }
 
     fn module<'a>(&'a self, default: &'a Path) -> Option<&'a Path> {
@@ -205,9 +215,11 @@ pub fn render(
             TracerConfig::MeshtraceNoExport => "no_endpoint",
             _ => protocol.cluster(),
         };
-        filters.push_str(&wasm_filter("inbound", cluster, protocol, module));
-        if variant == Variant::Upstream {
-            filters.push_str(&wasm_filter("outbound", cluster, protocol, module));
+        let chain = *tracer == TracerConfig::MeshtraceChain;
+        let spawn = variant == Variant::Upstream && !chain;
+        filters.push_str(&wasm_filter("inbound", spawn, cluster, protocol, module));
+        if variant == Variant::Upstream && chain {
+            filters.push_str(&wasm_filter("outbound", false, cluster, protocol, module));
         }
     }
     let Ports {
@@ -296,9 +308,22 @@ fn native_tracing(variant: Variant, protocol: Protocol, ports: &Ports) -> String
     )
 }
 
-fn wasm_filter(direction: &str, cluster: &str, protocol: Protocol, module: &Path) -> String {
+fn wasm_filter(
+    direction: &str,
+    spawn_upstream_span: bool,
+    cluster: &str,
+    protocol: Protocol,
+    module: &Path,
+) -> String {
+    // Only when set, so that an older module (`meshtrace-alt`) that does
+    // not know the field still loads in the direct variant.
+    let spawn = if spawn_upstream_span {
+        r#","spawn_upstream_span":true"#
+    } else {
+        ""
+    };
     let configuration = format!(
-        r#"{{"service_name":"bench","direction":"{direction}","collector":{{"cluster":"{cluster}","protocol":"{protocol}"}},"sampler":{{"ratio":1.0}},"batch":{{"max_spans":{BATCH_SPANS},"flush_interval_ms":{FLUSH_INTERVAL_MS},"max_queued_spans":{MAX_QUEUED_SPANS}}}}}"#,
+        r#"{{"service_name":"bench","direction":"{direction}"{spawn},"collector":{{"cluster":"{cluster}","protocol":"{protocol}"}},"sampler":{{"ratio":1.0}},"batch":{{"max_spans":{BATCH_SPANS},"flush_interval_ms":{FLUSH_INTERVAL_MS},"max_queued_spans":{MAX_QUEUED_SPANS}}}}}"#,
         protocol = protocol.name(),
     );
     let mut out = String::new();
@@ -401,9 +426,18 @@ mod tests {
             module,
             &ports(),
         );
-        assert!(mesh.contains(r#""direction":"inbound""#));
-        assert!(mesh.contains(r#""direction":"outbound""#));
+        assert!(mesh.contains(r#""direction":"inbound","spawn_upstream_span":true"#));
+        assert!(!mesh.contains(r#""direction":"outbound""#), "one instance");
         assert!(mesh.contains(r#""cluster":"otel_collector_grpc","protocol":"grpc""#));
+        let chain = render(
+            Variant::Upstream,
+            &TracerConfig::MeshtraceChain,
+            Protocol::Grpc,
+            module,
+            &ports(),
+        );
+        assert!(chain.contains(r#""direction":"inbound","collector""#));
+        assert!(chain.contains(r#""direction":"outbound","collector""#));
         let native = render(
             Variant::Upstream,
             &TracerConfig::Native,
@@ -423,6 +457,7 @@ mod tests {
             "meshtrace",
             "meshtrace-unsampled",
             "meshtrace-noexport",
+            "meshtrace-chain",
         ] {
             let parsed = TracerConfig::parse(name, None).expect(name);
             assert_eq!(parsed.name(), name);
@@ -446,6 +481,7 @@ mod tests {
                     TracerConfig::Native,
                     TracerConfig::Meshtrace,
                     TracerConfig::MeshtraceNoExport,
+                    TracerConfig::MeshtraceChain,
                 ] {
                     let yaml = render(variant, &tracer, protocol, &module, &ports());
                     if let Err(e) = meshtrace_tests::envoy::validate_yaml(&yaml) {

@@ -129,6 +129,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
         &[
             "service_name",
             "direction",
+            "spawn_upstream_span",
             "collector",
             "sampler",
             "batch",
@@ -158,6 +159,9 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
     let config = Config {
         service_name: root.string("service_name", &mut errors),
         direction: direction.unwrap_or(Direction::Inbound),
+        spawn_upstream_span: root
+            .bool("spawn_upstream_span", &mut errors)
+            .unwrap_or(false),
         collector: collector(&root, &mut errors),
         sampler: sampler(&root, &mut errors),
         batch: batch(&root, &mut errors),
@@ -302,9 +306,12 @@ fn attributes(root: &Object<'_>, errors: &mut Errors) -> AttributesConfig {
             path: "attributes",
             map,
         };
-        o.reject_unknown(&["url_query"], errors);
+        o.reject_unknown(&["url_query", "connection"], errors);
         if let Some(v) = o.bool("url_query", errors) {
             a.url_query = v;
+        }
+        if let Some(v) = o.bool("connection", errors) {
+            a.connection = v;
         }
     }
     a

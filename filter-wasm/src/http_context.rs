@@ -1,31 +1,38 @@
-//! The proxy-wasm HTTP context: one span per request.
+//! The proxy-wasm HTTP context: one span per request (two with
+//! `spawn_upstream_span`).
 //!
-//! Request headers: read `traceparent` (and, for a valid one, `tracestate`),
-//! decide the span context, rewrite `traceparent` upstream. Only a sampled
-//! request reads the attributes it will record. Log phase (stream end): read
-//! the response code and flags, finish the span and queue it. Where Envoy
-//! offers CEL, each phase's attributes come from one host call
-//! ([`crate::cel`]); otherwise, and whenever an evaluation fails, they are
-//! read one by one.
+//! Request headers: one host call returns the whole request header map
+//! ([`crate::headers`]); from it the filter takes every `traceparent` and
+//! `tracestate` value, decides the span context and rewrites `traceparent`
+//! upstream, and, for a sampled request only, the span's attributes.
+//! Response headers: `:status`. Log phase (stream end): finish the span and
+//! queue it. Envoy attributes that are not headers cost a `get_property`
+//! each, so they are read only where they are needed: `response.flags`
+//! when there was no response, `xds.cluster_name` for CLIENT spans, and
+//! the opt-in `attributes.connection` set in one CEL evaluation
+//! ([`crate::cel`]).
 //!
-//! Both headers are read through Envoy's `request.headers.<name>` attribute,
-//! which joins repeated headers with `,`: two `traceparent` headers are thus
-//! invalid, and repeated `tracestate` headers are merged, as W3C requires.
+//! Repeated `traceparent` headers make the context invalid, and repeated
+//! `tracestate` headers are combined, as W3C requires.
 //! <https://www.w3.org/TR/trace-context-2/#traceparent-header-field-values>
 //! <https://www.w3.org/TR/trace-context-2/#combined-header-value>
+
+use std::borrow::Cow;
 
 use log::debug;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
-use crate::cel::{self, RequestAttr, ResponseAttr, Value};
+use crate::abi;
+use crate::cel::{self, ConnectionAttr};
 use crate::export::Pushed;
+use crate::headers::{self, RequestHeaders};
 use crate::propagation::SpanContext;
 use crate::properties::{self, path};
 use crate::root_context::{SharedState, VmState, now_nanos, request_flush};
-use crate::span::{HttpObservation, SpanRecord};
-use crate::traceparent::{TRACEPARENT_LEN, TraceParent};
+use crate::span::{HttpObservation, SpanKind, SpanRecord};
+use crate::traceparent::{SpanId, TRACEPARENT_LEN, TraceParent};
 use crate::tracestate;
 
 const TRACEPARENT: &str = "traceparent";
@@ -34,8 +41,13 @@ const TRACESTATE: &str = "tracestate";
 /// A sampled request's span, between request headers and the log phase.
 struct ActiveSpan {
     context: SpanContext,
+    /// The CLIENT child's id when the filter also reports the upstream
+    /// request (`spawn_upstream_span`).
+    upstream_span_id: Option<SpanId>,
     trace_state: Option<String>,
     start_unix_nanos: u64,
+    /// `:status` of the response, once its headers passed.
+    status_code: Option<i64>,
     http: HttpObservation,
 }
 
@@ -45,14 +57,26 @@ pub struct HttpTracer {
     span: Option<ActiveSpan>,
 }
 
+/// The opt-in connection attributes (`attributes.connection`).
+#[derive(Default)]
+struct Connection {
+    protocol: Option<String>,
+    source_address: Option<String>,
+    cluster: Option<String>,
+}
+
 fn property(p: &[&str]) -> Option<Vec<u8>> {
     hostcalls::get_property(p.to_vec()).ok().flatten()
 }
 
-fn request_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-        .ok()
-        .flatten()
+fn text(bytes: Option<&[u8]>) -> Option<String> {
+    bytes
+        .filter(|b| !b.is_empty())
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+fn remove_trace_state() {
+    let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, TRACESTATE);
 }
 
 // === impl HttpTracer ===
@@ -65,25 +89,47 @@ impl HttpTracer {
     }
 
     fn start(vm: &mut VmState) -> Option<ActiveSpan> {
-        let parent = property(&path::TRACEPARENT).and_then(|raw| {
-            TraceParent::parse(&raw)
-                .map_err(|e| {
-                    debug!("meshtrace: invalid traceparent ({e}); restarting the trace");
-                    vm.metrics.invalid_traceparent();
-                })
-                .ok()
+        let raw = abi::header_pairs(MapType::HttpRequestHeaders).unwrap_or_default();
+        let headers = RequestHeaders::scan(&raw).unwrap_or_else(|e| {
+            debug!("meshtrace: unreadable request header map ({e}); no incoming context");
+            RequestHeaders::default()
         });
+        let parent = match headers.single_traceparent() {
+            Ok(raw) => raw.and_then(|raw| {
+                TraceParent::parse(raw)
+                    .map_err(|e| {
+                        debug!("meshtrace: invalid traceparent ({e}); restarting the trace");
+                        vm.metrics.invalid_traceparent();
+                    })
+                    .ok()
+            }),
+            Err(count) => {
+                debug!("meshtrace: {count} traceparent headers; restarting the trace");
+                vm.metrics.invalid_traceparent();
+                None
+            }
+        };
         let context = SpanContext::start(parent.as_ref(), &vm.sampler, &mut vm.ids);
+        let upstream_span_id =
+            (vm.spawn_upstream_span && context.is_sampled()).then(|| vm.ids.span_id());
 
+        // Upstream, the parent is this proxy's last span: the CLIENT child
+        // when there is one, else this span.
+        let mut sent = context.traceparent();
+        if let Some(id) = upstream_span_id {
+            sent.parent_id = id;
+        }
         let mut buf = [0u8; TRACEPARENT_LEN];
-        let value = context.traceparent().format(&mut buf);
+        let value = sent.format(&mut buf);
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, TRACEPARENT, Some(value));
 
         // tracestate travels only with the valid traceparent it belongs to.
-        let trace_state = match parent {
-            Some(_) => forward_trace_state(),
-            None => {
-                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, TRACESTATE);
+        let trace_state = match (&parent, headers.tracestate_count) {
+            (_, 0) => None,
+            (Some(_), 1) => forward_trace_state(Cow::Borrowed(headers.tracestate.unwrap_or(b""))),
+            (Some(_), _) => forward_trace_state(Cow::Owned(headers::joined(&raw, b"tracestate"))),
+            (None, _) => {
+                remove_trace_state();
                 None
             }
         };
@@ -94,33 +140,55 @@ impl HttpTracer {
         vm.metrics.span_started();
         Some(ActiveSpan {
             context,
+            upstream_span_id,
             trace_state,
             start_unix_nanos: now_nanos(),
-            http: match vm.exprs.map(|e| request_from_cel(e.request)) {
-                Some(Some(http)) => http,
-                Some(None) => {
-                    vm.metrics.attribute_fallback();
-                    request_one_by_one()
-                }
-                None => request_one_by_one(),
+            status_code: None,
+            http: HttpObservation {
+                method: text(headers.method),
+                path: text(headers.path),
+                scheme: text(headers.scheme),
+                authority: text(headers.authority),
+                user_agent: text(headers.user_agent),
+                request_id: text(headers.request_id),
+                ..HttpObservation::default()
             },
         })
     }
 
     fn finish(vm: &mut VmState, span: ActiveSpan) {
+        let end_unix_nanos = now_nanos();
         let mut http = span.http;
-        let response = match vm.exprs.map(|e| response_from_cel(e.response)) {
-            Some(Some(response)) => response,
-            Some(None) => {
+        http.status_code = span.status_code.filter(|code| *code > 0);
+        if http.status_code.is_none() {
+            // No response: the flags say why (error.type).
+            http.response_flags = property(&path::RESPONSE_FLAGS)
+                .and_then(|b| properties::int64(&b))
+                .map_or(0, |f| f as u64);
+        }
+        let connection = match (vm.capture_connection, vm.connection_expr) {
+            (false, _) => Connection::default(),
+            (true, Some(token)) => connection_from_cel(token).unwrap_or_else(|| {
                 vm.metrics.attribute_fallback();
-                response_one_by_one()
-            }
-            None => response_one_by_one(),
+                connection_one_by_one()
+            }),
+            (true, None) => connection_one_by_one(),
         };
-        http.status_code = response.status_code.filter(|code| *code > 0);
-        http.response_flags = response.flags;
-        http.upstream_cluster = response.cluster;
-        let record = SpanRecord {
+        http.protocol = connection.protocol;
+        http.source_address = connection.source_address;
+        // CLIENT spans name their upstream cluster; with
+        // `spawn_upstream_span` it also tells whether a request went
+        // upstream at all (a direct response has no cluster).
+        let needs_cluster = vm.kind == SpanKind::Client || span.upstream_span_id.is_some();
+        http.upstream_cluster = match connection.cluster {
+            Some(cluster) => Some(cluster),
+            None if needs_cluster && !vm.capture_connection => {
+                property(&path::CLUSTER_NAME).and_then(properties::string)
+            }
+            None => None,
+        };
+        let went_upstream = http.upstream_cluster.is_some();
+        let mut record = SpanRecord {
             trace_id: span.context.trace_id,
             span_id: span.context.span_id,
             parent_span_id: span.context.parent_span_id,
@@ -128,123 +196,82 @@ impl HttpTracer {
             trace_state: span.trace_state,
             kind: vm.kind,
             start_unix_nanos: span.start_unix_nanos,
-            end_unix_nanos: now_nanos(),
+            end_unix_nanos,
             capture_query: vm.capture_query,
             http,
         };
-        match vm.batcher.push(&record) {
-            Pushed::Dropped => vm.metrics.dropped(1),
-            Pushed::Queued { batch_full: true } => request_flush(vm),
-            Pushed::Queued { batch_full: false } => {}
+        queue(vm, &record);
+        // The proxy observes the upstream request within the same stream:
+        // the CLIENT child covers the same interval.
+        if let Some(client_id) = span.upstream_span_id
+            && went_upstream
+        {
+            vm.metrics.span_started();
+            record.kind = SpanKind::Client;
+            record.parent_span_id = Some(record.span_id);
+            record.span_id = client_id;
+            queue(vm, &record);
         }
     }
 }
 
-/// What the log phase reads.
-struct ResponseObservation {
-    status_code: Option<i64>,
-    flags: u64,
-    cluster: Option<String>,
+fn queue(vm: &mut VmState, record: &SpanRecord) {
+    match vm.batcher.push(record) {
+        Pushed::Dropped => vm.metrics.dropped(1),
+        Pushed::Queued { batch_full: true } => request_flush(vm),
+        Pushed::Queued { batch_full: false } => {}
+    }
 }
 
-fn evaluate(token: u32, what: &str) -> Option<Vec<u8>> {
-    match hostcalls::call_foreign_function(cel::EVALUATE, Some(&token.to_le_bytes())) {
-        Ok(bytes) => bytes,
+/// The connection attributes in one host call ([`cel::CONNECTION_EXPR`]).
+fn connection_from_cel(token: u32) -> Option<Connection> {
+    let bytes = match hostcalls::call_foreign_function(cel::EVALUATE, Some(&token.to_le_bytes())) {
+        Ok(bytes) => bytes?,
         Err(status) => {
-            debug!(
-                "meshtrace: {what} attributes: {} failed ({status:?})",
-                cel::EVALUATE
-            );
-            None
+            debug!("meshtrace: {} failed ({status:?})", cel::EVALUATE);
+            return None;
         }
-    }
-}
-
-fn decode<'a, const N: usize>(bytes: &'a [u8], what: &str) -> Option<[Value<'a>; N]> {
-    cel::decode_list::<N>(bytes)
-        .map_err(|e| debug!("meshtrace: {what} attributes: {e}"))
-        .ok()
-}
-
-/// The request attributes in one host call ([`cel::REQUEST_EXPR`]).
-fn request_from_cel(token: u32) -> Option<HttpObservation> {
-    let bytes = evaluate(token, "request")?;
-    let v = decode::<{ cel::REQUEST_LEN }>(&bytes, "request")?;
-    let s = |attr: RequestAttr| v[attr as usize].as_str().map(str::to_owned);
-    Some(HttpObservation {
-        method: s(RequestAttr::Method),
-        path: s(RequestAttr::Path),
-        scheme: s(RequestAttr::Scheme),
-        authority: s(RequestAttr::Host),
-        user_agent: s(RequestAttr::UserAgent),
-        request_id: s(RequestAttr::RequestId),
-        protocol: s(RequestAttr::Protocol),
-        source_address: s(RequestAttr::SourceAddress),
-        ..HttpObservation::default()
+    };
+    let v = cel::decode_list::<{ cel::CONNECTION_LEN }>(&bytes)
+        .map_err(|e| debug!("meshtrace: connection attributes: {e}"))
+        .ok()?;
+    let s = |attr: ConnectionAttr| v[attr as usize].as_str().map(str::to_owned);
+    Some(Connection {
+        protocol: s(ConnectionAttr::Protocol),
+        source_address: s(ConnectionAttr::SourceAddress),
+        cluster: s(ConnectionAttr::Cluster),
     })
 }
 
 /// The same attributes, a host call each (hosts without CEL).
-fn request_one_by_one() -> HttpObservation {
-    HttpObservation {
-        method: request_header(":method"),
-        path: request_header(":path"),
-        scheme: request_header(":scheme"),
-        authority: request_header(":authority"),
-        user_agent: request_header("user-agent"),
-        request_id: request_header("x-request-id"),
+fn connection_one_by_one() -> Connection {
+    Connection {
         protocol: property(&path::PROTOCOL).and_then(properties::string),
         source_address: property(&path::SOURCE_ADDRESS).and_then(properties::string),
-        ..HttpObservation::default()
-    }
-}
-
-/// The log-phase attributes in one host call ([`cel::RESPONSE_EXPR`]).
-fn response_from_cel(token: u32) -> Option<ResponseObservation> {
-    let bytes = evaluate(token, "response")?;
-    let v = decode::<{ cel::RESPONSE_LEN }>(&bytes, "response")?;
-    Some(ResponseObservation {
-        status_code: v[ResponseAttr::Code as usize].as_i64(),
-        flags: v[ResponseAttr::Flags as usize]
-            .as_i64()
-            .map_or(0, |f| f as u64),
-        cluster: v[ResponseAttr::Cluster as usize]
-            .as_str()
-            .map(str::to_owned),
-    })
-}
-
-/// The same attributes, a host call each (hosts without CEL).
-fn response_one_by_one() -> ResponseObservation {
-    ResponseObservation {
-        status_code: property(&path::RESPONSE_CODE).and_then(|b| properties::int64(&b)),
-        flags: property(&path::RESPONSE_FLAGS)
-            .and_then(|b| properties::int64(&b))
-            .map_or(0, |f| f as u64),
         cluster: property(&path::CLUSTER_NAME).and_then(properties::string),
     }
 }
 
-/// Validates the (merged) incoming `tracestate`: forwards a valid one as a
-/// single header and returns it for the span; drops an invalid one entirely.
+/// Validates the (combined) incoming `tracestate` `raw`: a valid one is
+/// forwarded as a single header and returned for the span, an invalid or
+/// empty one is dropped.
 /// <https://www.w3.org/TR/trace-context-2/#tracestate-parsing>
-fn forward_trace_state() -> Option<String> {
-    let raw = property(&path::TRACESTATE)?;
+fn forward_trace_state(raw: Cow<'_, [u8]>) -> Option<String> {
     match tracestate::validate(&raw) {
         // An empty list (e.g. `,`) is valid but not worth sending.
         // <https://www.w3.org/TR/trace-context-2/#tracestate-header-field-values>
         Ok(valid) if valid.is_empty() => {
-            let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, TRACESTATE);
+            remove_trace_state();
             None
         }
         Ok(valid) => {
-            let value = std::str::from_utf8(valid.as_bytes()).ok()?.to_owned();
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, TRACESTATE, Some(&value));
-            Some(value)
+            let value = valid.as_str();
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, TRACESTATE, Some(value));
+            Some(value.to_owned())
         }
         Err(e) => {
             debug!("meshtrace: dropping invalid tracestate ({e})");
-            let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, TRACESTATE);
+            remove_trace_state();
             None
         }
     }
@@ -258,6 +285,14 @@ impl HttpContext for HttpTracer {
             && let Ok(mut vm) = state.try_borrow_mut()
         {
             self.span = Self::start(&mut vm);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(span) = &mut self.span {
+            span.status_code = abi::header_value(MapType::HttpResponseHeaders, ":status")
+                .and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok());
         }
         Action::Continue
     }

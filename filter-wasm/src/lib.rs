@@ -34,9 +34,10 @@
 //! # Layout
 //!
 //! A pure core, unit-tested natively: [`traceparent`], [`tracestate`],
-//! [`ids`], [`sampler`], [`propagation`], [`span`], [`otlp`], [`export`],
-//! [`collector`], [`config`]. The Envoy glue (`root_context`,
-//! `http_context`, `metrics`) is compiled for `wasm32` only.
+//! [`headers`], [`ids`], [`sampler`], [`propagation`], [`span`], [`otlp`],
+//! [`export`], [`collector`], [`config`], [`cel`]. The Envoy glue
+//! (`root_context`, `http_context`, `metrics`, `abi`) is compiled for
+//! `wasm32` only.
 
 #![cfg_attr(
     not(test),
@@ -48,6 +49,7 @@ pub mod collector;
 pub mod config;
 mod config_json;
 pub mod export;
+pub mod headers;
 pub mod ids;
 pub mod otlp;
 pub mod propagation;
@@ -58,6 +60,8 @@ pub mod span;
 pub mod traceparent;
 pub mod tracestate;
 
+#[cfg(target_arch = "wasm32")]
+mod abi;
 #[cfg(target_arch = "wasm32")]
 mod http_context;
 #[cfg(target_arch = "wasm32")]

@@ -6,7 +6,9 @@ use proxy_wasm::types::MetricType;
 
 /// Counter names, as defined with the host.
 pub mod name {
-    /// Sampled spans started.
+    /// Sampled spans started. Counted in the VM and added to the host's
+    /// counter on every flush tick, so it lags by up to one
+    /// `batch.flush_interval_ms` (a host call per request saved).
     pub const SPANS_STARTED: &str = "meshtrace.spans_started";
     /// Spans the collector accepted.
     pub const SPANS_EXPORTED: &str = "meshtrace.spans_exported";
@@ -17,15 +19,18 @@ pub mod name {
     /// Requests whose incoming `traceparent` was invalid (trace restarted).
     pub const INVALID_TRACEPARENT: &str = "meshtrace.invalid_traceparent";
     /// Attribute reads that fell back from the CEL expression to one host
-    /// call per attribute (the evaluation failed).
+    /// call per attribute (the evaluation failed), or to the host clock
+    /// (the stream's `request.time` / `request.duration` was unreadable).
     pub const ATTRIBUTE_FALLBACKS: &str = "meshtrace.attribute_fallbacks";
 }
 
 /// Metric ids of this VM. A metric the host refused to define has id `None`
 /// and is skipped: metrics never fail a request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Metrics {
     spans_started: Option<u32>,
+    /// Started spans not yet added to `spans_started`.
+    started_pending: usize,
     spans_exported: Option<u32>,
     spans_dropped: Option<u32>,
     export_failures: Option<u32>,
@@ -41,6 +46,7 @@ impl Metrics {
         let counter = |n: &str| hostcalls::define_metric(MetricType::Counter, n).ok();
         Self {
             spans_started: counter(name::SPANS_STARTED),
+            started_pending: 0,
             spans_exported: counter(name::SPANS_EXPORTED),
             spans_dropped: counter(name::SPANS_DROPPED),
             export_failures: counter(name::EXPORT_FAILURES),
@@ -56,9 +62,18 @@ impl Metrics {
         }
     }
 
-    /// A sampled span started.
-    pub fn span_started(&self) {
-        Self::add(self.spans_started, 1);
+    /// A sampled span started; counted with the host at the next
+    /// [`flush_started`](Self::flush_started).
+    pub fn span_started(&mut self) {
+        self.started_pending += 1;
+    }
+
+    /// Adds the spans started since the last call to the host's counter.
+    pub fn flush_started(&mut self) {
+        Self::add(
+            self.spans_started,
+            std::mem::take(&mut self.started_pending),
+        );
     }
 
     /// `n` spans were accepted by the collector.

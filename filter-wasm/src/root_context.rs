@@ -40,6 +40,8 @@ const SCOPE_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct VmState {
     /// SERVER (inbound) or CLIENT (outbound).
     pub kind: SpanKind,
+    /// Also report the upstream request as a CLIENT child span.
+    pub spawn_upstream_span: bool,
     /// Record `url.query`.
     pub capture_query: bool,
     /// Root sampling.
@@ -52,21 +54,15 @@ pub struct VmState {
     pub metrics: Metrics,
     /// A flush tick has been requested.
     pub flush_requested: bool,
-    /// Compiled attribute expressions, when the host has CEL.
-    pub exprs: Option<AttributeExprs>,
+    /// Record the connection attributes (`attributes.connection`).
+    pub capture_connection: bool,
+    /// Token of [`cel::CONNECTION_EXPR`], when it is captured and the host
+    /// has CEL.
+    pub connection_expr: Option<u32>,
     encoder: RequestEncoder,
     collector: Collector,
     flush_interval: Duration,
     failures: FailureLog,
-}
-
-/// The two attribute expressions of [`crate::cel`], compiled by the host.
-#[derive(Copy, Clone, Debug)]
-pub struct AttributeExprs {
-    /// Token of [`cel::REQUEST_EXPR`].
-    pub request: u32,
-    /// Token of [`cel::RESPONSE_EXPR`].
-    pub response: u32,
 }
 
 /// The shared VM state handle.
@@ -83,26 +79,6 @@ pub fn now_nanos() -> u64 {
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-// === impl AttributeExprs ===
-
-impl AttributeExprs {
-    /// Compiles both expressions; `None` (attributes are then read one by
-    /// one) when the host has no CEL or rejects either.
-    fn create() -> Option<Self> {
-        let request = create_expr(cel::REQUEST_EXPR)?;
-        let Some(response) = create_expr(cel::RESPONSE_EXPR) else {
-            delete_expr(request);
-            return None;
-        };
-        Some(Self { request, response })
-    }
-
-    fn delete(self) {
-        delete_expr(self.request);
-        delete_expr(self.response);
-    }
 }
 
 fn create_expr(expr: &str) -> Option<u32> {
@@ -157,13 +133,15 @@ impl TracingRoot {
                 Direction::Inbound => SpanKind::Server,
                 Direction::Outbound => SpanKind::Client,
             },
+            spawn_upstream_span: config.spawn_upstream_span,
             capture_query: config.attributes.url_query,
             sampler: Sampler::ratio(config.sampler.ratio),
             ids: IdGenerator::from_entropy(now_nanos()),
             batcher: Batcher::new(&config.batch),
             metrics: Metrics::define(),
             flush_requested: false,
-            exprs: None,
+            capture_connection: config.attributes.connection,
+            connection_expr: None,
             encoder: RequestEncoder::new(
                 &service_name,
                 &config.resource,
@@ -182,6 +160,7 @@ impl TracingRoot {
             return;
         };
         let vm = &mut *vm;
+        vm.metrics.flush_started();
         while let Some(batch) = vm.batcher.next_batch(&vm.encoder) {
             dispatch(vm, batch);
         }
@@ -321,25 +300,32 @@ impl RootContext for TracingRoot {
         };
         // A reconfiguration sends what the previous configuration queued.
         self.flush();
-        if let Some(old) = self.state.as_ref().and_then(|s| s.try_borrow().ok()?.exprs) {
-            old.delete();
+        if let Some(old) = self
+            .state
+            .as_ref()
+            .and_then(|s| s.try_borrow().ok()?.connection_expr)
+        {
+            delete_expr(old);
         }
         let mut state = Self::build_state(&config);
-        state.exprs = AttributeExprs::create();
+        if state.capture_connection {
+            state.connection_expr = create_expr(cel::CONNECTION_EXPR);
+        }
         if let Err(status) = hostcalls::set_tick_period(state.flush_interval) {
             error!("meshtrace: cannot set the flush tick: {status:?}");
             return false;
         }
         info!(
-            "meshtrace: configured: direction={:?} collector={} protocol={:?} batch.max_spans={} attributes={}",
+            "meshtrace: configured: direction={:?} spawn_upstream_span={} collector={} protocol={:?} batch.max_spans={} connection_attributes={}",
             config.direction,
+            config.spawn_upstream_span,
             config.collector.cluster,
             config.collector.protocol,
             config.batch.max_spans,
-            if state.exprs.is_some() {
-                "cel"
-            } else {
-                "one-by-one"
+            match (state.capture_connection, state.connection_expr) {
+                (false, _) => "off",
+                (true, Some(_)) => "cel",
+                (true, None) => "one-by-one",
             }
         );
         self.state = Some(Rc::new(RefCell::new(state)));

@@ -51,9 +51,16 @@ fn find<'a>(spans: &'a [ReceivedSpan], service: &str, kind: i32) -> &'a Received
 const SERVER: i32 = 2;
 const CLIENT: i32 = 3;
 
-async fn one_trace_through_the_mesh(tweaks: FilterTweaks) {
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+async fn one_trace_through_the_mesh(tweaks: FilterTweaks, connection: bool) {
     let _serial = SERIAL.lock().await;
     let mesh = Mesh::start(&tweaks).await.expect("mesh starts");
+    let before = unix_nanos();
     let resp = http_get(
         mesh.edge_port,
         "/orders/7",
@@ -61,6 +68,7 @@ async fn one_trace_through_the_mesh(tweaks: FilterTweaks) {
     )
     .await
     .expect("request through the gateway");
+    let after = unix_nanos();
     assert_eq!(resp.status, 200, "body: {}", resp.text());
 
     let spans = mesh.receiver.wait_for_spans(4, WAIT).await;
@@ -96,20 +104,44 @@ async fn one_trace_through_the_mesh(tweaks: FilterTweaks) {
     let (t, p, _) = traceparent(&mesh.app_b.received()[0]);
     assert_eq!((t, p), (trace.clone(), b_in.span_id()));
 
-    // Envoy 1.40 has CEL: every instance reads its attributes with one
-    // expression per phase, so the attributes below come from that path
-    // (the wasmtime host suites cover the one-by-one path).
+    // The attributes come from the request header map; the opt-in
+    // connection attributes, where asked for, from one CEL evaluation (the
+    // wasmtime host suites cover the one-by-one path).
+    let mode = if connection { "cel" } else { "off" };
     for envoy in [&mesh.gateway, &mesh.sidecar_a, &mesh.sidecar_b] {
         let log = envoy.log();
         assert!(
-            log.matches("attributes=cel").count() >= 1 && !log.contains("attributes=one-by-one"),
-            "every meshtrace instance compiles its attribute expressions:\n{log}"
+            log.contains(&format!("connection_attributes={mode}"))
+                && !log.contains("connection_attributes=one-by-one"),
+            "inbound instances log connection_attributes={mode}:\n{log}"
         );
         assert_eq!(
             envoy.stat("wasmcustom.meshtrace.attribute_fallbacks"),
             Some(0),
             "no evaluation fell back to one-by-one reads: {}",
             envoy.log()
+        );
+    }
+
+    // Times: inside the test's own window, and each hop nested in the one
+    // before.
+    let interval = |s: &ReceivedSpan| (s.span.start_time_unix_nano, s.span.end_time_unix_nano);
+    let hops = [gateway, a_in, a_out, b_in];
+    for s in hops {
+        let (start, end) = interval(s);
+        assert!(
+            before <= start && start <= end && end <= after,
+            "{} span {start}..{end} outside the request's {before}..{after}",
+            s.service_name
+        );
+    }
+    for pair in hops.windows(2) {
+        let (outer, inner) = (interval(pair[0]), interval(pair[1]));
+        assert!(
+            outer.0 <= inner.0 && inner.1 <= outer.1,
+            "{} {inner:?} not within {} {outer:?}",
+            pair[1].service_name,
+            pair[0].service_name
         );
     }
 
@@ -132,13 +164,30 @@ async fn one_trace_through_the_mesh(tweaks: FilterTweaks) {
         Some("http://service-b/orders/7")
     );
     assert_eq!(
-        gateway.str_attr("client.address").as_deref(),
-        Some("127.0.0.1")
+        a_out.str_attr("envoy.upstream.cluster").as_deref(),
+        Some("upstream"),
+        "CLIENT spans always name their cluster"
     );
-    assert_eq!(
-        a_in.str_attr("envoy.upstream.cluster").as_deref(),
-        Some("local_app")
-    );
+    if connection {
+        assert_eq!(
+            gateway.str_attr("client.address").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            a_in.str_attr("network.protocol.version").as_deref(),
+            Some("1.1")
+        );
+        assert_eq!(
+            a_in.str_attr("envoy.upstream.cluster").as_deref(),
+            Some("local_app")
+        );
+    } else {
+        for s in [gateway, a_in, b_in] {
+            assert_eq!(s.str_attr("client.address"), None, "opt-in");
+            assert_eq!(s.str_attr("network.protocol.version"), None, "opt-in");
+            assert_eq!(s.str_attr("envoy.upstream.cluster"), None, "opt-in");
+        }
+    }
     assert!(
         gateway
             .str_attr("http.request.header.x-request-id")
@@ -152,12 +201,15 @@ async fn one_trace_through_the_mesh(tweaks: FilterTweaks) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_through_the_mesh_over_otlp_http() {
-    one_trace_through_the_mesh(FilterTweaks::http()).await;
+    one_trace_through_the_mesh(FilterTweaks::http(), false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_through_the_mesh_over_otlp_grpc() {
-    one_trace_through_the_mesh(FilterTweaks::grpc()).await;
+    // The gRPC run also asks the inbound instances for the connection
+    // attributes.
+    let tweaks = FilterTweaks::grpc().with_extra(r#""attributes":{"connection":true},"#);
+    one_trace_through_the_mesh(tweaks, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

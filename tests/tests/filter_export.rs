@@ -26,7 +26,7 @@ fn one_span(f: &mut FilterHarness) -> Span {
 #[test]
 fn server_span_has_ids_times_attributes_and_resource() {
     let mut f = FilterHarness::new(
-        r#"{"direction":"inbound","service_name":"orders","resource":{"deployment.environment.name":"test"}}"#,
+        r#"{"direction":"inbound","service_name":"orders","resource":{"deployment.environment.name":"test"},"attributes":{"connection":true}}"#,
     )
     .expect("loads");
     let start = f.host.now();
@@ -359,9 +359,13 @@ fn the_queue_is_bounded_and_drops_are_counted() {
         f.send(&Request::get(&format!("/{i}")))
             .expect("requests keep flowing");
     }
-    assert_eq!(f.counter("meshtrace.spans_started"), 10);
     assert_eq!(f.counter("meshtrace.spans_dropped"), 6, "4 held, 6 dropped");
     f.tick().expect("tick");
+    assert_eq!(
+        f.counter("meshtrace.spans_started"),
+        10,
+        "started spans reach the host counter on the tick"
+    );
     let calls = f.host.take_http_callouts();
     assert_eq!(calls.len(), 1, "max_in_flight = 1");
     // Still in flight: new spans are dropped while the bound is reached.
@@ -476,4 +480,82 @@ fn bad_configuration_is_rejected_with_the_field_named() {
             host.logs()
         );
     }
+}
+
+#[test]
+fn spawn_upstream_span_reports_a_client_child_that_upstream_continues() {
+    let mut f =
+        FilterHarness::new(r#"{"direction":"inbound","spawn_upstream_span":true}"#).expect("loads");
+    let ex = f
+        .send(&Request::get("/orders/7?page=2").header("traceparent", &traceparent()))
+        .expect("runs");
+    let (trace, upstream_parent, flags) = ex.traceparent().expect("valid");
+    assert_eq!((trace.as_str(), flags.as_str()), (TRACE, "01"));
+    f.tick().expect("tick");
+    let exported = spans(&f.answer_http_exports(200).expect("export"));
+    assert_eq!(exported.len(), 2, "SERVER and CLIENT: {exported:#?}");
+    let server = exported
+        .iter()
+        .find(|s| s.kind == 2)
+        .expect("a SERVER span");
+    let client = exported
+        .iter()
+        .find(|s| s.kind == 3)
+        .expect("a CLIENT span");
+    assert_eq!(hex(&server.trace_id), TRACE);
+    assert_eq!(hex(&client.trace_id), TRACE);
+    assert_eq!(hex(&server.parent_span_id), PARENT);
+    assert_eq!(
+        client.parent_span_id, server.span_id,
+        "CLIENT is the SERVER span's child"
+    );
+    assert_eq!(
+        hex(&client.span_id),
+        upstream_parent,
+        "upstream continues from the CLIENT span"
+    );
+    assert!(
+        server.start_time_unix_nano <= client.start_time_unix_nano
+            && client.end_time_unix_nano <= server.end_time_unix_nano,
+        "the child lies within its parent"
+    );
+    assert_eq!(
+        str_attr(client, "url.full").as_deref(),
+        Some("http://orders.svc:8080/orders/7?page=2"),
+        "url.full is a CLIENT attribute"
+    );
+    assert_eq!(str_attr(server, "url.full"), None);
+    assert_eq!(
+        str_attr(client, "envoy.upstream.cluster").as_deref(),
+        Some("orders"),
+        "the CLIENT span names its cluster"
+    );
+    assert_eq!(
+        str_attr(server, "client.address"),
+        None,
+        "connection attributes are opt-in"
+    );
+    assert_eq!(str_attr(client, "client.address"), None);
+    assert_eq!(int_attr(client, "http.response.status_code"), Some(200));
+    assert_eq!(f.counter("meshtrace.spans_started"), 2);
+
+    // A route that answers itself sends nothing upstream: no CLIENT span.
+    let mut direct = Request::get("/healthz").header("traceparent", &traceparent());
+    direct.cluster = String::new();
+    f.send(&direct).expect("runs");
+    f.tick().expect("tick");
+    let exported = spans(&f.answer_http_exports(200).expect("export"));
+    let kinds: Vec<i32> = exported.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, vec![2], "only the SERVER span");
+    assert_eq!(f.counter("meshtrace.spans_started"), 3);
+
+    // Unsampled: one new span id upstream, nothing recorded.
+    let ex = f
+        .send(&Request::get("/").header("traceparent", &format!("00-{TRACE}-{PARENT}-00")))
+        .expect("runs");
+    let (_, parent, flags) = ex.traceparent().expect("valid");
+    assert_eq!(flags, "00");
+    assert_ne!(parent, PARENT, "the proxy's own span id");
+    f.tick().expect("tick");
+    assert!(f.host.http_callouts().is_empty(), "nothing to export");
 }

@@ -105,12 +105,9 @@ fn invalid_traceparent_restarts_the_trace_and_drops_tracestate() {
             vec!["k=v"],
             "{reason}: baggage passes untouched"
         );
-        // An empty value reads as absent through the SDK (no bytes come back),
-        // so it restarts the trace without counting as invalid.
-        let counted = u64::from(headers != [String::new()]);
         assert_eq!(
             f.counter("meshtrace.invalid_traceparent"),
-            counted,
+            1,
             "{reason}: counted"
         );
         assert!(!f.host.vm_failed(), "{reason}: the VM survives");
@@ -275,23 +272,24 @@ fn tracestate_is_merged_validated_and_bounded() {
     }
 }
 
+/// The pass-through path costs one read and one write: the header map in
+/// one call (in Envoy a `get_property` costs about four header reads, and
+/// a header read sees only the first of repeated headers), then the new
+/// `traceparent`. No attribute is read for a span that is not recorded.
 #[test]
-fn unsampled_requests_fetch_only_the_trace_headers() {
+fn unsampled_requests_read_the_header_map_once_and_write_traceparent() {
     let mut f = inbound(1.0);
     f.host.clear_host_calls();
     f.send(&Request::get("/").header("traceparent", &valid("00")))
         .expect("runs");
     let calls: Vec<String> = f.host.host_calls().iter().map(|c| c.name.clone()).collect();
-    for forbidden in ["proxy_get_header_map_pairs", "proxy_get_header_map_value"] {
-        assert!(
-            !calls.iter().any(|c| c == forbidden),
-            "the unsampled path must not call {forbidden}: {calls:?}"
-        );
-    }
-    let property_reads = calls.iter().filter(|c| *c == "proxy_get_property").count();
-    assert!(
-        property_reads <= 2,
-        "traceparent + tracestate at most: {calls:?}"
+    assert_eq!(
+        calls,
+        vec![
+            "proxy_get_header_map_pairs".to_owned(),
+            "proxy_replace_header_map_value".to_owned()
+        ],
+        "one read, one write"
     );
 }
 

@@ -1,0 +1,73 @@
+//! The two header reads the SDK's wrappers cannot do without panicking or
+//! allocating per header.
+//!
+//! `proxy_wasm::hostcalls::get_map` deserializes every header into owned
+//! `String`s and panics on a status other than `Ok`;
+//! `hostcalls::get_map_value` panics on a value that is not UTF-8 (HTTP/1
+//! allows obs-text bytes) and on unexpected statuses. A panic traps the VM,
+//! so these call the same ABI functions and hand back the host's buffer as
+//! it is: every failure is `None`.
+//! <https://github.com/proxy-wasm/spec/tree/main/abi-versions/v0.2.1#header-map-pairs>
+
+#![allow(unsafe_code)]
+
+use std::ptr::null_mut;
+
+use proxy_wasm::types::{MapType, Status};
+
+#[link(wasm_import_module = "env")]
+unsafe extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: MapType,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> Status;
+
+    fn proxy_get_header_map_value(
+        map_type: MapType,
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> Status;
+}
+
+/// Takes ownership of a buffer the host allocated in this module's memory
+/// (through the SDK's `proxy_on_memory_allocate`).
+fn owned(data: *mut u8, size: usize) -> Option<Vec<u8>> {
+    if data.is_null() {
+        return None;
+    }
+    // SAFETY: the host returned `data`, `size` from the guest allocator it
+    // called for exactly `size` bytes, and hands the buffer over: this is
+    // how the SDK's own wrappers take it (`Vec::from_raw_parts` with
+    // capacity `size`).
+    Some(unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
+/// The serialized pairs of header map `map` ([`crate::headers`] reads
+/// them); `None` when the map is empty, missing or the call fails.
+pub fn header_pairs(map: MapType) -> Option<Vec<u8>> {
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: both out-pointers are valid for writes for the call.
+    match unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) } {
+        Status::Ok => owned(data, size),
+        _ => None,
+    }
+}
+
+/// The (first) value of header `name` in `map`, as bytes; `None` when
+/// absent or the call fails.
+pub fn header_value(map: MapType, name: &str) -> Option<Vec<u8>> {
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: `name` is valid for reads of its length, both out-pointers
+    // are valid for writes, for the call.
+    match unsafe {
+        proxy_get_header_map_value(map, name.as_ptr(), name.len(), &mut data, &mut size)
+    } {
+        Status::Ok => owned(data, size),
+        _ => None,
+    }
+}

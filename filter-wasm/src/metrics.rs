@@ -18,9 +18,9 @@ pub mod name {
     pub const EXPORT_FAILURES: &str = "meshtrace.export_failures";
     /// Requests whose incoming `traceparent` was invalid (trace restarted).
     pub const INVALID_TRACEPARENT: &str = "meshtrace.invalid_traceparent";
-    /// Attribute reads that fell back from the CEL expression to one host
-    /// call per attribute (the evaluation failed), or to the host clock
-    /// (the stream's `request.time` / `request.duration` was unreadable).
+    /// Connection-attribute reads (`attributes.connection`) that fell back
+    /// from the CEL expression to one host call per attribute (the
+    /// evaluation failed).
     pub const ATTRIBUTE_FALLBACKS: &str = "meshtrace.attribute_fallbacks";
 }
 

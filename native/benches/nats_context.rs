@@ -113,10 +113,80 @@ fn cloudevents(c: &mut Criterion) {
     group.finish();
 }
 
+/// The OpenTelemetry SDK's own cost for the two spans a traced message
+/// makes (PRODUCER and CONSUMER, with the attributes meshtrace records),
+/// recorded into memory: no encoding, no export. This is a floor for any
+/// library on the SDK; `untraced_message_cpu` (the untraced benchmark's
+/// encode + decode of one event) is the work it is compared with here, and
+/// `cargo xtask bench nats` prints the whole untraced per-message cost.
+fn sdk_floor(c: &mut Criterion) {
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::{SpanKind, Tracer, TracerProvider as _};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = provider.tracer("meshtrace");
+    let attributes = |operation: &'static str, kind: &'static str| {
+        vec![
+            KeyValue::new("messaging.system", "nats"),
+            KeyValue::new("messaging.operation.type", kind),
+            KeyValue::new("messaging.operation.name", operation),
+            KeyValue::new("messaging.destination.name", "bench.subject".to_owned()),
+            KeyValue::new("messaging.message.id", "order-1".to_owned()),
+            KeyValue::new("cloudevents.event_id", "order-1".to_owned()),
+            KeyValue::new("cloudevents.event_source", "/checkout".to_owned()),
+            KeyValue::new(
+                "cloudevents.event_type",
+                "com.example.order.created".to_owned(),
+            ),
+            KeyValue::new("cloudevents.event_spec_version", "1.0"),
+            KeyValue::new("server.address", "127.0.0.1".to_owned()),
+            KeyValue::new("server.port", 4222i64),
+            KeyValue::new("messaging.message.body.size", 256i64),
+        ]
+    };
+    let mut group = c.benchmark_group("sdk_floor");
+    if let Some(event) = event(false) {
+        group.bench_function("untraced_message_cpu", |b| {
+            b.iter(|| {
+                let (headers, payload) = encode_binary(black_box(&event)).ok()?;
+                decode(Some(&headers), &payload).ok()
+            })
+        });
+    }
+    group.bench_function("two_sdk_spans_in_memory", |b| {
+        b.iter(|| {
+            let producer = tracer
+                .span_builder("send bench.subject")
+                .with_kind(SpanKind::Producer)
+                .with_attributes(attributes("send", "send"))
+                .start(&tracer);
+            let cx = Context::new().with_span(producer);
+            let consumer = tracer
+                .span_builder("process bench.subject")
+                .with_kind(SpanKind::Consumer)
+                .with_attributes(attributes("process", "process"))
+                .start_with_context(&tracer, &cx);
+            drop(consumer);
+            cx.span().end();
+            exporter.reset();
+        })
+    });
+    group.finish();
+}
+
 /// Holds the group function `criterion_group!` generates, which is `pub`
 /// and undocumented, out of the crate's public surface.
 mod group {
-    criterion::criterion_group!(benches, super::headers, super::cloudevents);
+    criterion::criterion_group!(
+        benches,
+        super::headers,
+        super::cloudevents,
+        super::sdk_floor
+    );
 }
 
 criterion_main!(group::benches);

@@ -1,7 +1,7 @@
 //! `cargo xtask bench nats`: publish-and-consume throughput of CloudEvents
 //! over a real nats-server, traced (meshtrace `Publisher` and
 //! `Subscription::process`, every message sampled and exported over
-//! OTLP/gRPC to the [`Sink`](crate::sink::Sink)) against untraced (the same events encoded
+//! OTLP/HTTP to the [`Sink`](crate::sink::Sink)) against untraced (the same events encoded
 //! and decoded with the same binding by a bare async-nats client), in
 //! interleaved rounds on one server.
 //!
@@ -13,8 +13,15 @@
 //! starts only then, so that no round's export backlog runs into the
 //! next one's measurement. After every round the run checks that the consumer got
 //! every message, and at the end that the sink received one PRODUCER and
-//! one CONSUMER span per traced message: a config that drops messages or
+//! one CONSUMER span per sampled message: a config that drops messages or
 //! spans does not count.
+//!
+//! Traced runs twice: every message sampled, and every tenth message
+//! sampled by its parent (each publish runs under a remote parent context
+//! whose `sampled` flag is set for one message in ten, as a 10 % ratio
+//! sampler upstream would decide; the SDK's default parent-based sampler
+//! follows it). The second is what a production service with a 10 %
+//! sampling ratio pays: context on every message, spans for a tenth.
 
 use std::time::{Duration, Instant};
 
@@ -45,9 +52,15 @@ pub struct NatsPlan {
 pub enum NatsConfig {
     /// Bare async-nats with the CloudEvents binding, no spans.
     Untraced,
-    /// meshtrace `Publisher` / `Subscription::process`, spans exported.
+    /// meshtrace `Publisher` / `Subscription::process`, every message
+    /// sampled, spans exported.
     Traced,
+    /// The same, one message in [`SAMPLED_EVERY`] sampled by its parent.
+    TracedTenth,
 }
+
+/// One message in this many is sampled in [`NatsConfig::TracedTenth`].
+pub const SAMPLED_EVERY: usize = 10;
 
 /// One round's result.
 #[derive(Debug, Clone)]
@@ -96,8 +109,21 @@ impl NatsConfig {
         match self {
             Self::Untraced => "untraced (async-nats + binding)",
             Self::Traced => "traced (meshtrace, 100% sampled, OTLP export)",
+            Self::TracedTenth => "traced, 1 in 10 sampled by the parent (meshtrace, OTLP export)",
         }
     }
+
+    /// One message in this many is sampled (traced configs).
+    pub fn sampled_every(self) -> Option<usize> {
+        match self {
+            Self::Untraced => None,
+            Self::Traced => Some(1),
+            Self::TracedTenth => Some(SAMPLED_EVERY),
+        }
+    }
+
+    /// The configurations, in the order each round runs them.
+    pub const ALL: [Self; 3] = [Self::Untraced, Self::Traced, Self::TracedTenth];
 }
 
 // === impl NatsRound ===
@@ -135,10 +161,10 @@ pub async fn run(
     let mut rounds = Vec::with_capacity(plan.rounds * 2);
     let mut spans_so_far = spans_at_sink();
     for round in 0..plan.rounds {
-        for config in [NatsConfig::Untraced, NatsConfig::Traced] {
+        for config in NatsConfig::ALL {
             let subject = format!("bench.{round}.{config:?}");
-            let mut result = match config {
-                NatsConfig::Untraced => {
+            let mut result = match config.sampled_every() {
+                None => {
                     untraced(
                         &publisher_client,
                         &consumer_client,
@@ -148,19 +174,21 @@ pub async fn run(
                     )
                     .await?
                 }
-                NatsConfig::Traced => {
+                Some(every) => {
                     traced(
+                        config,
                         &publisher_client,
                         &consumer_client,
                         &subject,
                         &event,
                         plan.messages,
+                        every,
                     )
                     .await?
                 }
             };
-            if config == NatsConfig::Traced {
-                spans_so_far += 2 * result.handled as u64;
+            if let Some(every) = config.sampled_every() {
+                spans_so_far += 2 * sampled_of(result.handled, every);
                 result.exported = exported_by(result.started, spans_so_far, &spans_at_sink).await;
             }
             rounds.push(result);
@@ -250,7 +278,10 @@ async fn untraced(
     });
     let start = Instant::now();
     for _ in 0..messages {
-        let (headers, payload) = encode_binary(event).map_err(nats_error("encoding"))?;
+        // One event per message, as the traced loop hands `publish` one:
+        // a service builds a new event for every message either way.
+        let event = event.clone();
+        let (headers, payload) = encode_binary(&event).map_err(nats_error("encoding"))?;
         publisher
             .publish_with_headers(subject.to_owned(), headers, payload)
             .await
@@ -259,13 +290,41 @@ async fn untraced(
     finish(NatsConfig::Untraced, handle, start, messages).await
 }
 
+/// How many of the first `messages` messages are sampled when one in
+/// `every` is (the first, then every `every`-th).
+pub fn sampled_of(messages: usize, every: usize) -> u64 {
+    messages.div_ceil(every.max(1)) as u64
+}
+
+/// The remote parent of message `i`: sampled when `i` is a multiple of
+/// `every`.
+fn parent_of(i: usize, every: usize) -> opentelemetry::Context {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
+    let n = i as u128 + 1;
+    let flags = if i.is_multiple_of(every.max(1)) {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
+    opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from(n),
+        SpanId::from(n as u64),
+        flags,
+        true,
+        Default::default(),
+    ))
+}
+
 async fn traced(
+    config: NatsConfig,
     publisher: &Client,
     consumer: &Client,
     subject: &str,
     event: &Event,
     messages: usize,
+    sampled_every: usize,
 ) -> Result<NatsRound, NatsBenchError> {
+    use opentelemetry::trace::FutureExt as _;
     let subscription =
         Subscription::from_subscriber(subscribe(consumer, subject).await?, consumer, None);
     let handle = spawn_consumer(subscription, messages, |delivery| async move {
@@ -276,13 +335,14 @@ async fn traced(
     });
     let publisher = Publisher::new(publisher.clone());
     let start = Instant::now();
-    for _ in 0..messages {
+    for i in 0..messages {
         publisher
             .publish(subject.to_owned(), event.clone())
+            .with_context(parent_of(i, sampled_every))
             .await
             .map_err(nats_error("publishing"))?;
     }
-    finish(NatsConfig::Traced, handle, start, messages).await
+    finish(config, handle, start, messages).await
 }
 
 async fn finish(
@@ -343,21 +403,21 @@ pub fn table(rounds: &[NatsRound], received: &SpanCounts) -> String {
             .map(rate)
             .collect()
     };
-    let ratios = |rate: fn(&NatsRound) -> f64| -> Option<Spread> {
+    let ratios = |config: NatsConfig, rate: fn(&NatsRound) -> f64| -> Option<Spread> {
         let untraced = rounds.iter().filter(|r| r.config == NatsConfig::Untraced);
-        let traced = rounds.iter().filter(|r| r.config == NatsConfig::Traced);
+        let traced = rounds.iter().filter(|r| r.config == config);
         let per_round: Vec<f64> = untraced
             .zip(traced)
             .map(|(u, t)| rate(t) / rate(u).max(f64::EPSILON))
             .collect();
         Spread::of(&per_round)
     };
-    let handled_ratio = ratios(NatsRound::throughput);
-    let sustained_ratio = ratios(NatsRound::sustained);
     let mut out = String::from(
         "| config | msgs/s handled (median) | spread | vs untraced | msgs/s incl. export (median) | vs untraced |\n|---|--:|--:|--:|--:|--:|\n",
     );
-    for config in [NatsConfig::Untraced, NatsConfig::Traced] {
+    for config in NatsConfig::ALL {
+        let handled_ratio = ratios(config, NatsRound::throughput);
+        let sustained_ratio = ratios(config, NatsRound::sustained);
         let (Some(handled), Some(sustained)) = (
             Spread::of(&of(config, NatsRound::throughput)),
             Spread::of(&of(config, NatsRound::sustained)),
@@ -366,9 +426,11 @@ pub fn table(rounds: &[NatsRound], received: &SpanCounts) -> String {
         };
         let ratio = |spread: &Option<Spread>| match config {
             NatsConfig::Untraced => "1.00×".to_owned(),
-            NatsConfig::Traced => spread.as_ref().map_or_else(String::new, |r| {
-                format!("{:.2}× ({:.2}…{:.2})", r.median, r.min, r.max)
-            }),
+            NatsConfig::Traced | NatsConfig::TracedTenth => {
+                spread.as_ref().map_or_else(String::new, |r| {
+                    format!("{:.2}× ({:.2}…{:.2})", r.median, r.min, r.max)
+                })
+            }
         };
         out.push_str(&format!(
             "| {} | {:.0} | {:.0}–{:.0} | {} | {:.0} | {} |\n",
@@ -383,7 +445,7 @@ pub fn table(rounds: &[NatsRound], received: &SpanCounts) -> String {
     }
     let expected = traced_messages(rounds);
     let verdict = if spans_match(rounds, received) {
-        "every traced message exported its PRODUCER and CONSUMER span"
+        "every sampled message exported its PRODUCER and CONSUMER span"
     } else {
         "SPANS MISSING: the traced figures do not count"
     };
@@ -396,13 +458,12 @@ pub fn table(rounds: &[NatsRound], received: &SpanCounts) -> String {
     out
 }
 
-/// Messages handled in traced rounds: the PRODUCER spans, and the CONSUMER
-/// spans, a run should export.
+/// Sampled messages handled in traced rounds: the PRODUCER spans, and the
+/// CONSUMER spans, a run should export.
 pub fn traced_messages(rounds: &[NatsRound]) -> u64 {
     rounds
         .iter()
-        .filter(|r| r.config == NatsConfig::Traced)
-        .map(|r| r.handled as u64)
+        .filter_map(|r| Some(sampled_of(r.handled, r.config.sampled_every()?)))
         .sum()
 }
 
@@ -412,7 +473,7 @@ pub fn spans_expected(rounds: &[NatsRound]) -> u64 {
 }
 
 /// Whether the sink got exactly one PRODUCER and one CONSUMER span per
-/// traced message, and nothing else.
+/// sampled message, and nothing else.
 pub fn spans_match(rounds: &[NatsRound], received: &SpanCounts) -> bool {
     let expected = traced_messages(rounds);
     received.producer == expected
@@ -430,7 +491,7 @@ mod tests {
             handled: per_sec as usize,
             started: Instant::now(),
             elapsed: Duration::from_secs(1),
-            exported: (config == NatsConfig::Traced).then(|| Duration::from_secs(2)),
+            exported: (config != NatsConfig::Untraced).then(|| Duration::from_secs(2)),
         }
     }
 
@@ -439,12 +500,20 @@ mod tests {
         let rounds = [
             round(NatsConfig::Untraced, 1000),
             round(NatsConfig::Traced, 900),
+            round(NatsConfig::TracedTenth, 991),
             round(NatsConfig::Untraced, 1000),
             round(NatsConfig::Traced, 950),
+            round(NatsConfig::TracedTenth, 995),
             round(NatsConfig::Untraced, 1000),
             round(NatsConfig::Traced, 980),
+            round(NatsConfig::TracedTenth, 1000),
         ];
-        assert_eq!(spans_expected(&rounds), 2 * (900 + 950 + 980));
+        assert_eq!(
+            spans_expected(&rounds),
+            2 * (900 + 950 + 980 + 100 + 100 + 100),
+            "one in ten of the second traced config, the first included"
+        );
+        assert!(out_has_ratio(&rounds, "| 0.99× (0.99…1.00) |"));
         let n = traced_messages(&rounds);
         let exact = SpanCounts {
             producer: n,
@@ -457,7 +526,7 @@ mod tests {
             out.contains("(0.45…0.49) |"),
             "export doubles the time: {out}"
         );
-        assert!(out.contains("every traced message"), "{out}");
+        assert!(out.contains("every sampled message"), "{out}");
         let one_short = SpanCounts {
             consumer: n - 1,
             ..exact
@@ -469,6 +538,34 @@ mod tests {
             ..exact
         };
         assert!(table(&rounds, &kinds_swapped).contains("SPANS MISSING"));
+    }
+
+    fn out_has_ratio(rounds: &[NatsRound], ratio: &str) -> bool {
+        let n = traced_messages(rounds);
+        let exact = SpanCounts {
+            producer: n,
+            consumer: n,
+            ..SpanCounts::default()
+        };
+        table(rounds, &exact).contains(ratio)
+    }
+
+    #[test]
+    fn every_tenth_parent_is_sampled() {
+        use opentelemetry::trace::TraceContextExt;
+        let sampled: Vec<bool> = (0..21)
+            .map(|i| {
+                parent_of(i, SAMPLED_EVERY)
+                    .span()
+                    .span_context()
+                    .is_sampled()
+            })
+            .collect();
+        assert_eq!(sampled.iter().filter(|s| **s).count(), 3);
+        assert!(sampled[0] && sampled[10] && sampled[20]);
+        assert_eq!(sampled_of(21, SAMPLED_EVERY), 3);
+        assert_eq!(sampled_of(20, SAMPLED_EVERY), 2);
+        assert_eq!(sampled_of(7, 1), 7);
     }
 
     use bytes::Bytes;

@@ -2,8 +2,14 @@
 //! bodies it could not decode. OTLP/HTTP (`POST /v1/traces`, binary
 //! protobuf) on one port, OTLP/gRPC (`TraceService/Export`) on another.
 //!
-//! Every body is decoded with `opentelemetry-proto`, so a span is counted
-//! only if it arrived as valid OTLP.
+//! The sink shares the machine with what is measured (the load generator,
+//! or the traced process itself), so it must cost little: an OTLP/HTTP
+//! body is walked in place ([`SpanCounts::of_bytes`]): every length of the
+//! `ExportTraceServiceRequest` → `ResourceSpans` → `ScopeSpans` → `Span`
+//! tree is checked and each span's `kind` read, without decoding
+//! attributes into owned values. A gRPC body is decoded with
+//! `opentelemetry-proto`. Either way a span is counted only if it arrived
+//! in a well-formed OTLP message.
 
 use std::convert::Infallible;
 use std::io;
@@ -97,6 +103,64 @@ impl SpanCounts {
         counts
     }
 
+    /// Counts of a serialized `ExportTraceServiceRequest`, one export call,
+    /// read in place; `None` when the bytes are not a well-formed message
+    /// of that shape (a length past its parent's end, a bad wire type, a
+    /// truncated varint).
+    /// <https://github.com/open-telemetry/opentelemetry-proto/blob/main/opentelemetry/proto/trace/v1/trace.proto>
+    pub fn of_bytes(body: &[u8]) -> Option<Self> {
+        let mut counts = Self {
+            exports: 1,
+            ..Self::default()
+        };
+        // ExportTraceServiceRequest.resource_spans = 1
+        for_each_field(body, |field, value| {
+            let Field::Len(resource_spans) = value else {
+                return Some(());
+            };
+            if field != 1 {
+                return Some(());
+            }
+            // ResourceSpans.scope_spans = 2
+            for_each_field(resource_spans, |field, value| match (field, value) {
+                (2, Field::Len(scope_spans)) => {
+                    // ScopeSpans.spans = 2
+                    for_each_field(scope_spans, |field, value| match (field, value) {
+                        (2, Field::Len(span)) => {
+                            counts.count_span(span)?;
+                            Some(())
+                        }
+                        _ => Some(()),
+                    })
+                }
+                _ => Some(()),
+            })
+        })?;
+        Some(counts)
+    }
+
+    /// Counts one serialized `Span` by its `kind` (field 6).
+    fn count_span(&mut self, span: &[u8]) -> Option<()> {
+        let mut kind = 0;
+        for_each_field(span, |field, value| {
+            if let (6, Field::Varint(v)) = (field, value) {
+                kind = v;
+            }
+            Some(())
+        })?;
+        match i32::try_from(kind)
+            .ok()
+            .and_then(|k| SpanKind::try_from(k).ok())
+        {
+            Some(SpanKind::Server) => self.server += 1,
+            Some(SpanKind::Client) => self.client += 1,
+            Some(SpanKind::Producer) => self.producer += 1,
+            Some(SpanKind::Consumer) => self.consumer += 1,
+            _ => self.other += 1,
+        }
+        Some(())
+    }
+
     /// What arrived between `earlier` and `self`.
     pub fn since(&self, earlier: &Self) -> Self {
         Self {
@@ -114,6 +178,56 @@ impl SpanCounts {
     pub fn spans(&self) -> u64 {
         self.server + self.client + self.producer + self.consumer + self.other
     }
+}
+
+/// One field's value, as the wire format has it.
+enum Field<'a> {
+    Varint(u64),
+    Len(&'a [u8]),
+    Fixed,
+}
+
+fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Calls `f` with every field of a serialized message; `None` when the
+/// message is malformed or `f` says so.
+fn for_each_field<'a>(
+    bytes: &'a [u8],
+    mut f: impl FnMut(u64, Field<'a>) -> Option<()>,
+) -> Option<()> {
+    let mut at = 0;
+    while at < bytes.len() {
+        let key = varint(bytes, &mut at)?;
+        let value = match key & 7 {
+            0 => Field::Varint(varint(bytes, &mut at)?),
+            1 | 5 => {
+                let width = if key & 7 == 1 { 8 } else { 4 };
+                at = at.checked_add(width).filter(|end| *end <= bytes.len())?;
+                Field::Fixed
+            }
+            2 => {
+                let len = usize::try_from(varint(bytes, &mut at)?).ok()?;
+                let end = at.checked_add(len).filter(|end| *end <= bytes.len())?;
+                let value = &bytes[at..end];
+                at = end;
+                Field::Len(value)
+            }
+            _ => return None,
+        };
+        f(key >> 3, value)?;
+    }
+    Some(())
 }
 
 // === impl Counters ===
@@ -197,15 +311,15 @@ async fn handle_http(
         counters.reject();
         return Ok(status(StatusCode::NOT_FOUND));
     }
-    let decoded = match req.into_body().collect().await {
-        Ok(body) => ExportTraceServiceRequest::decode(body.to_bytes()).ok(),
+    let counted = match req.into_body().collect().await {
+        Ok(body) => SpanCounts::of_bytes(&body.to_bytes()),
         Err(_) => None,
     };
-    let Some(request) = decoded else {
+    let Some(counts) = counted else {
         counters.reject();
         return Ok(status(StatusCode::BAD_REQUEST));
     };
-    counters.add(SpanCounts::of_request(&request));
+    counters.add(counts);
     let mut response = Response::new(Full::new(Bytes::from(
         ExportTraceServiceResponse::default().encode_to_vec(),
     )));
@@ -286,6 +400,57 @@ mod tests {
             }
         );
         assert_eq!(counts.spans(), 6);
+    }
+
+    #[test]
+    fn counts_in_place_as_the_decoder_does() {
+        let mut request = request(&[
+            SpanKind::Server,
+            SpanKind::Client,
+            SpanKind::Producer,
+            SpanKind::Consumer,
+            SpanKind::Internal,
+        ]);
+        // Attributes, ids and a second scope around the spans.
+        if let Some(rs) = request.resource_spans.first_mut() {
+            rs.scope_spans[0].spans[0].trace_id = vec![7; 16];
+            rs.scope_spans[0].spans[0].start_time_unix_nano = u64::MAX;
+            rs.scope_spans[0].spans[0].attributes = vec![
+                opentelemetry_proto::tonic::common::v1::KeyValue {
+                    key: "http.request.method".into(),
+                    ..Default::default()
+                };
+                3
+            ];
+            let again = rs.scope_spans[0].clone();
+            rs.scope_spans.push(again);
+        }
+        let bytes = request.encode_to_vec();
+        assert_eq!(
+            SpanCounts::of_bytes(&bytes),
+            Some(SpanCounts::of_request(&request))
+        );
+        assert_eq!(SpanCounts::of_bytes(&bytes).map(|c| c.spans()), Some(10));
+        for cut in 1..bytes.len() {
+            if let Some(counts) = SpanCounts::of_bytes(&bytes[..cut]) {
+                // A cut can only end between top-level fields.
+                assert!(counts.spans() < 10, "cut at {cut} counted every span");
+            }
+        }
+        assert_eq!(
+            SpanCounts::of_bytes(&[0x0a, 0x05, 0x01]),
+            None,
+            "length past the end"
+        );
+        assert_eq!(SpanCounts::of_bytes(&[0x0b]), None, "group wire type");
+        assert_eq!(
+            SpanCounts::of_bytes(&[]),
+            Some(SpanCounts {
+                exports: 1,
+                ..SpanCounts::default()
+            }),
+            "an empty request is valid and empty"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `meshtrace-bench-nats`: the NATS benchmark behind `cargo xtask bench
 //! nats`. Starts nats-server (`$MESHTRACE_NATS_SERVER`, else
 //! `.tools/bin/nats-server`) and the OTLP sink, installs the tracer
-//! provider with `meshtrace::Builder` (OTLP/gRPC to the sink; batching from
+//! provider with `meshtrace::Builder` (OTLP/HTTP to the sink; batching from
 //! the standard `OTEL_BSP_*` variables, which `cargo xtask bench nats` sets
 //! to 1 s batches and a queue large enough that no span is dropped), runs
 //! the rounds, checks the sink's span count and prints the table.
@@ -88,8 +88,14 @@ fn run(args: Args) -> Result<bool, String> {
         .map_err(|e| format!("nats-server: {e:#}"))?;
     let telemetry = meshtrace::Builder::new()
         .with_service_name("meshtrace-bench-nats")
-        .with_protocol(OtlpProtocol::Grpc)
-        .with_endpoint(format!("http://127.0.0.1:{}", sink.grpc_port()))
+        // OTLP/HTTP: the sink counts those bodies in place, so it takes
+        // little of the two cores the measured process runs on.
+        .with_protocol(OtlpProtocol::HttpProtobuf)
+        .with_endpoint(format!(
+            "http://127.0.0.1:{}{}",
+            sink.http_port(),
+            meshtrace_bench::sink::HTTP_TRACES_PATH
+        ))
         .init()
         .map_err(|e| format!("telemetry: {e}"))?;
 

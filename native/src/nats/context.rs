@@ -11,17 +11,15 @@
 //!   extension: the span the event was created in. It travels with the
 //!   event unchanged across hops and is always W3C Trace Context.
 
-use std::collections::HashMap;
-
 use async_nats::HeaderMap;
 use cloudevents::Event;
-use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{Link, SpanContext, TraceContextExt};
+use cloudevents::event::ExtensionValue;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{Link, SpanContext, TraceContextExt, TraceFlags};
 use opentelemetry::{Context, global};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 use super::carrier::{HeaderExtractor, HeaderInjector};
-use super::extension::creation_context;
 use crate::{TRACEPARENT, TRACESTATE};
 
 /// How a consumer's process span relates to the message's context.
@@ -123,14 +121,40 @@ fn same_span(a: &SpanContext, b: &SpanContext) -> bool {
     a.trace_id() == b.trace_id() && a.span_id() == b.span_id()
 }
 
+/// The extension's two values as a carrier, borrowed from the event.
+struct ExtensionCarrier<'a> {
+    traceparent: &'a str,
+    tracestate: Option<&'a str>,
+}
+
+impl Extractor for ExtensionCarrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            TRACEPARENT => Some(self.traceparent),
+            TRACESTATE => self.tracestate,
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        let mut keys = vec![TRACEPARENT];
+        if self.tracestate.is_some() {
+            keys.push(TRACESTATE);
+        }
+        keys
+    }
+}
+
 /// Parses the event's distributed-tracing extension with the W3C parser.
 fn parse_creation_context(event: &Event) -> Option<SpanContext> {
-    let (traceparent, tracestate) = creation_context(event)?;
-    let mut carrier = HashMap::with_capacity(2);
-    carrier.insert(TRACEPARENT.to_owned(), traceparent);
-    if let Some(tracestate) = tracestate {
-        carrier.insert(TRACESTATE.to_owned(), tracestate);
-    }
+    let text = |name| match event.extension(name)? {
+        ExtensionValue::String(s) if !s.is_empty() => Some(s.as_str()),
+        _ => None,
+    };
+    let carrier = ExtensionCarrier {
+        traceparent: text(TRACEPARENT)?,
+        tracestate: text(TRACESTATE),
+    };
     let cx = TraceContextPropagator::new().extract(&carrier);
     let span = cx.span();
     let span_context = span.span_context();
@@ -147,12 +171,23 @@ pub(crate) fn inject(cx: &Context, headers: &mut HeaderMap) {
 
 /// `cx`'s span as W3C `traceparent` and non-empty `tracestate` values,
 /// for the distributed-tracing extension (always W3C, whatever the global
-/// propagator).
+/// propagator), formatted as `TraceContextPropagator` writes them: version
+/// `00` and only the `sampled` flag.
+/// <https://www.w3.org/TR/trace-context-2/#traceparent-header-field-values>
 pub(crate) fn w3c_fields(cx: &Context) -> Option<(String, Option<String>)> {
-    let mut carrier: HashMap<String, String> = HashMap::with_capacity(2);
-    TraceContextPropagator::new().inject_context(cx, &mut carrier);
-    let traceparent = carrier.remove(TRACEPARENT)?;
-    let tracestate = carrier.remove(TRACESTATE).filter(|s| !s.is_empty());
+    let span = cx.span();
+    let span_context = span.span_context();
+    if !span_context.is_valid() {
+        return None;
+    }
+    let flags = span_context.trace_flags() & TraceFlags::SAMPLED;
+    let traceparent = format!(
+        "00-{}-{}-{:02x}",
+        span_context.trace_id(),
+        span_context.span_id(),
+        flags.to_u8()
+    );
+    let tracestate = Some(span_context.trace_state().header()).filter(|s| !s.is_empty());
     Some((traceparent, tracestate))
 }
 

@@ -76,14 +76,10 @@ impl Received {
         extra: Vec<KeyValue>,
     ) -> Context {
         let template = settings.template.as_deref();
+        // Sampling-relevant attributes and the links at creation, the rest
+        // only onto a span that records.
+        // <https://opentelemetry.io/docs/specs/semconv/messaging/messaging-spans/#messaging-attributes>
         let mut attributes = Operation::Process.attributes(&message.subject, template);
-        attributes.push(KeyValue::new(
-            semconv::MESSAGING_MESSAGE_BODY_SIZE,
-            i64::try_from(message.payload.len()).unwrap_or(i64::MAX),
-        ));
-        if let Ok(event) = &self.event {
-            semconv::push_event_attributes(event, &mut attributes);
-        }
         if let Some(group) = &settings.group {
             attributes.push(KeyValue::new(
                 semconv::MESSAGING_CONSUMER_GROUP_NAME,
@@ -93,14 +89,26 @@ impl Received {
         if let Some(server) = &settings.server {
             server.push_attributes(&mut attributes);
         }
-        attributes.extend(extra);
         let (parent, links) = self.context.relations(settings.parent_mode);
         let builder =
             SpanBuilder::from_name(Operation::Process.span_name(&message.subject, template))
                 .with_kind(SpanKind::Consumer)
                 .with_attributes(attributes)
                 .with_links(links);
-        parent.with_span(tracer().build_with_context(builder, &parent))
+        let cx = parent.with_span(tracer().build_with_context(builder, &parent));
+        if cx.span().is_recording() {
+            let mut more = Vec::with_capacity(8 + extra.len());
+            more.push(KeyValue::new(
+                semconv::MESSAGING_MESSAGE_BODY_SIZE,
+                i64::try_from(message.payload.len()).unwrap_or(i64::MAX),
+            ));
+            if let Ok(event) = &self.event {
+                semconv::push_event_attributes(event, &mut more);
+            }
+            more.extend(extra);
+            cx.span().set_attributes(more);
+        }
+        cx
     }
 }
 

@@ -97,8 +97,10 @@ impl SendSettings {
     ) -> Result<Outgoing, EncodeError> {
         let parent = Context::current();
         let template = self.template.as_deref();
+        // The attributes the conventions call sampling-relevant go in at
+        // creation; the rest only onto a span that records.
+        // <https://opentelemetry.io/docs/specs/semconv/messaging/messaging-spans/#messaging-attributes>
         let mut attributes = operation.attributes(subject, template);
-        semconv::push_event_attributes(&event, &mut attributes);
         if let Some(server) = &self.server {
             server.push_attributes(&mut attributes);
         }
@@ -106,6 +108,12 @@ impl SendSettings {
             .with_kind(kind)
             .with_attributes(attributes);
         let cx = parent.with_span(tracer().build_with_context(builder, &parent));
+        let recording = cx.span().is_recording();
+        if recording {
+            let mut event_attributes = Vec::with_capacity(8);
+            semconv::push_event_attributes(&event, &mut event_attributes);
+            cx.span().set_attributes(event_attributes);
+        }
 
         if let Some((traceparent, tracestate)) = w3c_fields(&cx) {
             set_creation_context_if_absent(&mut event, &traceparent, tracestate.as_deref());
@@ -122,10 +130,12 @@ impl SendSettings {
             }
         };
         inject(&cx, &mut headers);
-        cx.span().set_attribute(KeyValue::new(
-            semconv::MESSAGING_MESSAGE_BODY_SIZE,
-            i64::try_from(payload.len()).unwrap_or(i64::MAX),
-        ));
+        if recording {
+            cx.span().set_attribute(KeyValue::new(
+                semconv::MESSAGING_MESSAGE_BODY_SIZE,
+                i64::try_from(payload.len()).unwrap_or(i64::MAX),
+            ));
+        }
         Ok(Outgoing {
             cx,
             headers,

@@ -4,9 +4,9 @@
 //! Why the whole map: in Envoy each value-returning host call re-enters the
 //! VM to allocate its result, and `get_property` (the only call that sees
 //! every value of a repeated header) goes through Envoy's attribute
-//! wrappers. Measured in Envoy 1.40 (BENCHMARKS.md): about 3.8 µs per
-//! `get_property`, about 6.5 µs per CEL `expr_evaluate`, about 1 µs per
-//! header read. One `proxy_get_header_map_pairs` returns every header in
+//! wrappers. Measured in Envoy 1.40 (BENCHMARKS.md): about 4 µs of Envoy
+//! CPU per `get_property`, about 7 µs per CEL `expr_evaluate`, 1 to 3 µs
+//! per header read. One `proxy_get_header_map_pairs` returns every header in
 //! one call: `traceparent` (all of its values, so a repeated one is seen),
 //! `tracestate` (all values, to combine) and, for a sampled request, the
 //! span's attributes.

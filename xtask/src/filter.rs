@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::cmd;
+use crate::exports::{UNUSED_CALLBACKS, drop_exports};
 use crate::setup::WASM_TARGET;
 use crate::workspace::Workspace;
 
@@ -32,13 +33,24 @@ pub fn build(ws: &Workspace) -> Result<PathBuf> {
         .join(WASM_TARGET)
         .join(PROFILE)
         .join(ARTIFACT);
-    let bytes = fs::metadata(&module)
-        .with_context(|| format!("cargo built the filter but {} is missing", module.display()))?
-        .len();
+    let built = fs::read(&module)
+        .with_context(|| format!("cargo built the filter but {} is missing", module.display()))?;
+    // Envoy enters the VM for every callback the module exports; the ones
+    // the filter leaves at the SDK's defaults go (see `exports`).
+    let (stripped, removed) = drop_exports(&built, &UNUSED_CALLBACKS)
+        .with_context(|| format!("reading the exports of {}", module.display()))?;
+    if !removed.is_empty() {
+        // A new file, not a write through cargo's hard link into deps/.
+        let tmp = module.with_extension("wasm.tmp");
+        fs::write(&tmp, &stripped).with_context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, &module).with_context(|| format!("replacing {}", module.display()))?;
+    }
+    let bytes = stripped.len();
     println!(
-        "filter: {} ({bytes} bytes, {:.1} KiB)",
+        "filter: {} ({bytes} bytes, {:.1} KiB; {} unused callback exports removed)",
         module.display(),
-        bytes as f64 / 1024.0
+        bytes as f64 / 1024.0,
+        removed.len()
     );
     Ok(module)
 }

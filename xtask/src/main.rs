@@ -12,6 +12,7 @@
 mod bench;
 mod cmd;
 mod demo;
+mod exports;
 mod filter;
 mod requirements;
 mod setup;

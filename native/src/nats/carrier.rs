@@ -28,8 +28,14 @@ pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        let lower = key.to_ascii_lowercase();
-        let (Ok(name), Ok(value)) = (HeaderName::from_str(&lower), HeaderValue::from_str(&value))
+        // Propagators' keys are lowercase already: no copy then.
+        let lower: std::borrow::Cow<'_, str> = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            key.to_ascii_lowercase().into()
+        } else {
+            key.into()
+        };
+        let lower = lower.as_ref();
+        let (Ok(name), Ok(value)) = (HeaderName::from_str(lower), HeaderValue::from_str(&value))
         else {
             tracing::debug!(header = %lower, "skipping propagation header NATS cannot carry");
             return;
@@ -42,7 +48,7 @@ impl Injector for HeaderInjector<'_> {
             .map(|(n, _)| n)
             .filter(|n| {
                 let n: &str = n.as_ref();
-                n != lower && n.eq_ignore_ascii_case(&lower)
+                n != lower && n.eq_ignore_ascii_case(lower)
             })
             .cloned()
             .collect();
@@ -67,14 +73,19 @@ impl<'a> HeaderExtractor<'a> {
     /// The first value of the header named `key`, compared ignoring ASCII
     /// case; an exact-case match wins over other spellings.
     pub fn get_ignore_case(&self, key: &str) -> Option<&'a str> {
-        if let Some(v) = self.0.get(key) {
-            return Some(v.as_str());
+        // One pass over the (few) headers, comparing as strings:
+        // `HeaderMap::get` would parse `key` into a `HeaderName` first.
+        let mut other_case = None;
+        for (name, values) in self.0.iter() {
+            let name: &str = name.as_ref();
+            if name == key {
+                return values.first().map(HeaderValue::as_str);
+            }
+            if other_case.is_none() && name.eq_ignore_ascii_case(key) {
+                other_case = values.first();
+            }
         }
-        self.0
-            .iter()
-            .find(|(n, _)| AsRef::<str>::as_ref(*n).eq_ignore_ascii_case(key))
-            .and_then(|(_, values)| values.first())
-            .map(HeaderValue::as_str)
+        other_case.map(HeaderValue::as_str)
     }
 }
 

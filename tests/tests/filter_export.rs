@@ -559,3 +559,47 @@ fn spawn_upstream_span_reports_a_client_child_that_upstream_continues() {
     f.tick().expect("tick");
     assert!(f.host.http_callouts().is_empty(), "nothing to export");
 }
+
+/// `cargo xtask build-filter` removes the exports of the SDK callbacks the
+/// filter leaves at their defaults, so Envoy skips those VM entries; the
+/// ones it implements (and the gRPC export callbacks) stay.
+#[test]
+fn the_module_exports_only_the_callbacks_it_implements() {
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::from_file(&engine, meshtrace_tests::tools::filter_wasm())
+        .expect("the built module compiles");
+    let exports: Vec<&str> = module.exports().map(|e| e.name()).collect();
+    for kept in [
+        "proxy_on_context_create",
+        "proxy_on_vm_start",
+        "proxy_on_configure",
+        "proxy_on_tick",
+        "proxy_on_request_headers",
+        "proxy_on_response_headers",
+        "proxy_on_log",
+        "proxy_on_done",
+        "proxy_on_delete",
+        "proxy_on_http_call_response",
+        "proxy_on_grpc_receive",
+        "proxy_on_grpc_close",
+        "proxy_on_memory_allocate",
+    ] {
+        assert!(
+            exports.contains(&kept),
+            "{kept} must stay exported: {exports:?}"
+        );
+    }
+    for removed in [
+        "proxy_on_request_body",
+        "proxy_on_response_body",
+        "proxy_on_request_trailers",
+        "proxy_on_response_trailers",
+        "proxy_on_downstream_data",
+        "proxy_on_queue_ready",
+    ] {
+        assert!(
+            !exports.contains(&removed),
+            "{removed} is left at the SDK default and must not be exported: {exports:?}"
+        );
+    }
+}

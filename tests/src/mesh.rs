@@ -27,6 +27,9 @@ pub struct FilterTweaks {
     /// Members inserted after `"direction":"..."`, each followed by `,`,
     /// e.g. `"sampler":{"ratio":0},`.
     pub extra: String,
+    /// Members inserted in the inbound instances only (gateway, sidecar
+    /// inbound), e.g. `"spawn_upstream_span":true,`.
+    pub inbound_extra: String,
 }
 
 // === impl FilterTweaks ===
@@ -37,6 +40,7 @@ impl FilterTweaks {
         Self {
             collector: SHIPPED_COLLECTOR.to_owned(),
             extra: String::new(),
+            inbound_extra: String::new(),
         }
     }
 
@@ -46,12 +50,20 @@ impl FilterTweaks {
             collector: r#""collector":{"cluster":"otel_collector_grpc","protocol":"grpc"}"#
                 .to_owned(),
             extra: String::new(),
+            inbound_extra: String::new(),
         }
     }
 
     /// Adds members after `direction` (each with a trailing comma).
     pub fn with_extra(mut self, members: &str) -> Self {
         self.extra.push_str(members);
+        self
+    }
+
+    /// Adds members to the inbound instances only (each with a trailing
+    /// comma).
+    pub fn with_inbound_extra(mut self, members: &str) -> Self {
+        self.inbound_extra.push_str(members);
         self
     }
 
@@ -66,7 +78,10 @@ impl FilterTweaks {
             (SHIPPED_COLLECTOR, self.collector.clone()),
             (
                 r#""direction":"inbound","#,
-                format!(r#""direction":"inbound",{}"#, self.extra),
+                format!(
+                    r#""direction":"inbound",{}{}"#,
+                    self.extra, self.inbound_extra
+                ),
             ),
         ]
     }

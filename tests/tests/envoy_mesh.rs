@@ -212,6 +212,86 @@ async fn one_trace_through_the_mesh_over_otlp_grpc() {
     one_trace_through_the_mesh(tweaks, true).await;
 }
 
+/// `spawn_upstream_span` on every inbound instance: each reports its
+/// SERVER span and a CLIENT child for the request it forwards, and the
+/// next hop continues from that CLIENT span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_upstream_span_adds_a_client_child_at_every_inbound_hop() {
+    let _serial = SERIAL.lock().await;
+    let tweaks = FilterTweaks::http().with_inbound_extra(r#""spawn_upstream_span":true,"#);
+    let mesh = Mesh::start(&tweaks).await.expect("mesh starts");
+    let resp = http_get(
+        mesh.edge_port,
+        "/orders/7",
+        &[("authorization", "Bearer t")],
+    )
+    .await
+    .expect("request through the gateway");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+
+    // gateway S+C, A-in S+C, A-out C, B-in S+C.
+    let spans = mesh.receiver.wait_for_spans(7, WAIT).await;
+    assert_eq!(spans.len(), 7, "{spans:#?}");
+    let gateway = find(&spans, "gateway", SERVER);
+    let gateway_client = find(&spans, "gateway", CLIENT);
+    let a_in = find(&spans, "service-a", SERVER);
+    let b_in = find(&spans, "service-b", SERVER);
+    let b_client = find(&spans, "service-b", CLIENT);
+    let child_of = |parent: &ReceivedSpan, service: &str| -> &ReceivedSpan {
+        spans
+            .iter()
+            .find(|s| {
+                s.service_name == service
+                    && s.span.kind == CLIENT
+                    && s.parent_span_id() == parent.span_id()
+            })
+            .unwrap_or_else(|| panic!("no CLIENT child of {service}'s span: {spans:#?}"))
+    };
+    assert_eq!(gateway_client.parent_span_id(), gateway.span_id());
+    assert_eq!(a_in.parent_span_id(), gateway_client.span_id());
+    let a_client = child_of(a_in, "service-a");
+    let (_, app_a_parent, _) = traceparent(&mesh.app_a.received()[0]);
+    assert_eq!(
+        app_a_parent,
+        a_client.span_id(),
+        "app A continues from A's CLIENT span"
+    );
+    // App A forwards what it received; its outbound sidecar's CLIENT span
+    // is then a child of A-in's CLIENT span.
+    let a_out = child_of(a_client, "service-a");
+    assert_eq!(b_in.parent_span_id(), a_out.span_id());
+    assert_eq!(b_client.parent_span_id(), b_in.span_id());
+    let (_, app_b_parent, _) = traceparent(&mesh.app_b.received()[0]);
+    assert_eq!(app_b_parent, b_client.span_id());
+    for s in &spans {
+        assert_eq!(s.trace_id(), gateway.trace_id(), "one trace");
+    }
+    for (client, cluster) in [
+        (gateway_client, "backend"),
+        (a_client, "local_app"),
+        (b_client, "local_app"),
+    ] {
+        assert_eq!(
+            client.str_attr("envoy.upstream.cluster").as_deref(),
+            Some(cluster),
+            "{}: the CLIENT span names its cluster",
+            client.service_name
+        );
+        assert!(
+            client.str_attr("url.full").is_some(),
+            "url.full on CLIENT spans"
+        );
+        assert_eq!(client.int_attr("http.response.status_code"), Some(200));
+    }
+    for envoy in [&mesh.gateway, &mesh.sidecar_a, &mesh.sidecar_b] {
+        assert!(
+            envoy.log().contains("spawn_upstream_span=true"),
+            "inbound instances log the option:\n{}",
+            envoy.log()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_context_is_continued_or_restarted() {
     let _serial = SERIAL.lock().await;

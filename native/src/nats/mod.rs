@@ -144,6 +144,15 @@
 //! | `messaging.nats.jetstream.ack` | `ack`, `nak` or `term`: how the handler settled the message |
 //! | `error.type` | on failure: the handler error's type name, a [`DecodeError::kind`] (e.g. `missing_attribute`), or the client's error kind in snake case (`max_payload_exceeded`, `timed_out`, `no_responders`) |
 //!
+//! The sampler sees the attributes the messaging conventions call
+//! sampling-relevant (`messaging.system`, `messaging.operation.*`,
+//! `messaging.destination.*`, `messaging.consumer.group.name`,
+//! `server.*`, and on JetStream deliveries the `messaging.nats.*` delivery
+//! attributes) and, on CONSUMER spans, the links; the others are set after
+//! the span starts and only when it records, so an unsampled message pays
+//! for none of them.
+//! <https://opentelemetry.io/docs/specs/semconv/messaging/messaging-spans/#messaging-attributes>
+//!
 //! ```
 //! use cloudevents::{EventBuilder, EventBuilderV10};
 //! use meshtrace::nats::{creation_context, decode, encode_binary};

@@ -89,6 +89,8 @@ impl Received {
         if let Some(server) = &settings.server {
             server.push_attributes(&mut attributes);
         }
+        // JetStream's delivery attributes, with the subscription name.
+        attributes.extend(extra);
         let (parent, links) = self.context.relations(settings.parent_mode);
         let builder =
             SpanBuilder::from_name(Operation::Process.span_name(&message.subject, template))
@@ -97,7 +99,7 @@ impl Received {
                 .with_links(links);
         let cx = parent.with_span(tracer().build_with_context(builder, &parent));
         if cx.span().is_recording() {
-            let mut more = Vec::with_capacity(8 + extra.len());
+            let mut more = Vec::with_capacity(8);
             more.push(KeyValue::new(
                 semconv::MESSAGING_MESSAGE_BODY_SIZE,
                 i64::try_from(message.payload.len()).unwrap_or(i64::MAX),
@@ -105,7 +107,6 @@ impl Received {
             if let Ok(event) = &self.event {
                 semconv::push_event_attributes(event, &mut more);
             }
-            more.extend(extra);
             cx.span().set_attributes(more);
         }
         cx

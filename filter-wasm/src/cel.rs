@@ -129,9 +129,8 @@ impl<'a> Value<'a> {
 /// Decodes an evaluated list of exactly `N` scalar values, in either
 /// encoding, without allocating.
 pub fn decode_list<const N: usize>(bytes: &[u8]) -> Result<[Value<'_>; N], ListDecodeError> {
-    // A ListValue starts with the key byte 0x0a and a length; read as a
-    // count it equals `N` (at most 0x0a here) only if bytes 1 to 3 are 0,
-    // which would put a field number 0 (invalid) at byte 2.
+    // A ListValue starts with the key byte 0x0a, so its first four bytes
+    // never read as a count this small.
     match bytes.get(..4) {
         Some(count)
             if u32::from_le_bytes([count[0], count[1], count[2], count[3]]) as usize == N =>

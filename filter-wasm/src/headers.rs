@@ -15,6 +15,8 @@
 //! pair, then each key and each value followed by a NUL, all little-endian.
 //! <https://github.com/proxy-wasm/spec/tree/main/abi-versions/v0.2.1#header-map-pairs>
 
+use std::borrow::Cow;
+
 /// Why a serialized map could not be read.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PairsError {
@@ -155,12 +157,22 @@ impl<'a> RequestHeaders<'a> {
             n => Err(n),
         }
     }
+
+    /// The `tracestate` value, `None` when there is none: the header as it
+    /// is, or for repeated headers their combined value (joined with `,`,
+    /// read again from `bytes`, the map this was scanned from).
+    /// <https://www.w3.org/TR/trace-context-2/#combined-header-value>
+    pub fn combined_tracestate(&self, bytes: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+        match self.tracestate_count {
+            0 => None,
+            1 => self.tracestate.map(Cow::Borrowed),
+            _ => Some(Cow::Owned(joined(bytes, b"tracestate"))),
+        }
+    }
 }
 
-/// Every value of `name` in a serialized map, joined with `,`: the combined
-/// value W3C Trace Context defines for a repeated `tracestate`.
-/// <https://www.w3.org/TR/trace-context-2/#combined-header-value>
-pub fn joined(bytes: &[u8], name: &[u8]) -> Vec<u8> {
+/// Every value of `name` in a serialized map, joined with `,`.
+fn joined(bytes: &[u8], name: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = for_each_pair(bytes, |key, value| {
         if key == name {
@@ -212,6 +224,10 @@ mod tests {
         assert_eq!(h.single_traceparent(), Ok(Some(TP.as_bytes())));
         assert_eq!(h.tracestate, Some(&b"a=1"[..]));
         assert_eq!(h.tracestate_count, 1);
+        assert!(
+            matches!(h.combined_tracestate(&bytes), Some(Cow::Borrowed(b"a=1"))),
+            "a single header is borrowed"
+        );
         assert_eq!(h.method, Some(&b"GET"[..]));
         assert_eq!(h.path, Some(&b"/orders/7?x=1"[..]));
         assert_eq!(h.scheme, Some(&b"http"[..]));
@@ -236,6 +252,10 @@ mod tests {
         );
         assert_eq!(h.tracestate_count, 2);
         assert_eq!(joined(&bytes, b"tracestate"), b"a=1,b=2");
+        assert_eq!(
+            h.combined_tracestate(&bytes).as_deref(),
+            Some(&b"a=1,b=2"[..])
+        );
     }
 
     #[test]
@@ -243,6 +263,7 @@ mod tests {
         assert_eq!(for_each_pair(&[], |_, _| {}), Ok(0));
         let h = RequestHeaders::scan(&[]).unwrap();
         assert_eq!(h.single_traceparent(), Ok(None));
+        assert_eq!(h.combined_tracestate(&[]), None);
         assert_eq!(h, RequestHeaders::default());
     }
 

@@ -17,8 +17,6 @@
 //! <https://www.w3.org/TR/trace-context-2/#traceparent-header-field-values>
 //! <https://www.w3.org/TR/trace-context-2/#combined-header-value>
 
-use std::borrow::Cow;
-
 use log::debug;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -27,10 +25,10 @@ use proxy_wasm::types::{Action, MapType};
 use crate::abi;
 use crate::cel::{self, ConnectionAttr};
 use crate::export::Pushed;
-use crate::headers::{self, RequestHeaders};
+use crate::headers::RequestHeaders;
 use crate::propagation::SpanContext;
 use crate::properties::{self, path};
-use crate::root_context::{SharedState, VmState, now_nanos, request_flush};
+use crate::root_context::{ConnectionAttributes, SharedState, VmState, now_nanos, request_flush};
 use crate::span::{HttpObservation, SpanKind, SpanRecord};
 use crate::traceparent::{SpanId, TRACEPARENT_LEN, TraceParent};
 use crate::tracestate;
@@ -58,7 +56,6 @@ pub struct HttpTracer {
 }
 
 /// The opt-in connection attributes (`attributes.connection`).
-#[derive(Default)]
 struct Connection {
     protocol: Option<String>,
     source_address: Option<String>,
@@ -124,11 +121,10 @@ impl HttpTracer {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, TRACEPARENT, Some(value));
 
         // tracestate travels only with the valid traceparent it belongs to.
-        let trace_state = match (&parent, headers.tracestate_count) {
-            (_, 0) => None,
-            (Some(_), 1) => forward_trace_state(Cow::Borrowed(headers.tracestate.unwrap_or(b""))),
-            (Some(_), _) => forward_trace_state(Cow::Owned(headers::joined(&raw, b"tracestate"))),
-            (None, _) => {
+        let trace_state = match (&parent, headers.combined_tracestate(&raw)) {
+            (_, None) => None,
+            (Some(_), Some(value)) => forward_trace_state(&value),
+            (None, Some(_)) => {
                 remove_trace_state();
                 None
             }
@@ -166,25 +162,27 @@ impl HttpTracer {
                 .and_then(|b| properties::int64(&b))
                 .map_or(0, |f| f as u64);
         }
-        let connection = match (vm.capture_connection, vm.connection_expr) {
-            (false, _) => Connection::default(),
-            (true, Some(token)) => connection_from_cel(token).unwrap_or_else(|| {
-                vm.metrics.attribute_fallback();
-                connection_one_by_one()
-            }),
-            (true, None) => connection_one_by_one(),
+        let connection = match vm.connection {
+            ConnectionAttributes::Off => None,
+            ConnectionAttributes::Cel(token) => {
+                Some(connection_from_cel(token).unwrap_or_else(|| {
+                    vm.metrics.attribute_fallback();
+                    connection_one_by_one()
+                }))
+            }
+            ConnectionAttributes::OneByOne => Some(connection_one_by_one()),
         };
-        http.protocol = connection.protocol;
-        http.source_address = connection.source_address;
         // CLIENT spans name their upstream cluster; with
         // `spawn_upstream_span` it also tells whether a request went
         // upstream at all (a direct response has no cluster).
         let needs_cluster = vm.kind == SpanKind::Client || span.upstream_span_id.is_some();
-        http.upstream_cluster = match connection.cluster {
-            Some(cluster) => Some(cluster),
-            None if needs_cluster && !vm.capture_connection => {
-                property(&path::CLUSTER_NAME).and_then(properties::string)
+        http.upstream_cluster = match connection {
+            Some(connection) => {
+                http.protocol = connection.protocol;
+                http.source_address = connection.source_address;
+                connection.cluster
             }
+            None if needs_cluster => property(&path::CLUSTER_NAME).and_then(properties::string),
             None => None,
         };
         let went_upstream = http.upstream_cluster.is_some();
@@ -256,8 +254,8 @@ fn connection_one_by_one() -> Connection {
 /// forwarded as a single header and returned for the span, an invalid or
 /// empty one is dropped.
 /// <https://www.w3.org/TR/trace-context-2/#tracestate-parsing>
-fn forward_trace_state(raw: Cow<'_, [u8]>) -> Option<String> {
-    match tracestate::validate(&raw) {
+fn forward_trace_state(raw: &[u8]) -> Option<String> {
+    match tracestate::validate(raw) {
         // An empty list (e.g. `,`) is valid but not worth sending.
         // <https://www.w3.org/TR/trace-context-2/#tracestate-header-field-values>
         Ok(valid) if valid.is_empty() => {

@@ -3,16 +3,10 @@
 
 /// Property paths the filter reads (parts, as the ABI takes them).
 pub mod path {
-    /// All `traceparent` request headers, joined with `,` by Envoy.
-    pub const TRACEPARENT: [&str; 3] = ["request", "headers", "traceparent"];
-    /// All `tracestate` request headers, joined with `,` by Envoy.
-    pub const TRACESTATE: [&str; 3] = ["request", "headers", "tracestate"];
     /// `HTTP/1.1`, `HTTP/2`, ...
     pub const PROTOCOL: [&str; 2] = ["request", "protocol"];
     /// Downstream peer, `ip:port`.
     pub const SOURCE_ADDRESS: [&str; 2] = ["source", "address"];
-    /// Response status code (int64).
-    pub const RESPONSE_CODE: [&str; 2] = ["response", "code"];
     /// Response flags bit vector (int64).
     pub const RESPONSE_FLAGS: [&str; 2] = ["response", "flags"];
     /// Upstream cluster name.

@@ -54,15 +54,24 @@ pub struct VmState {
     pub metrics: Metrics,
     /// A flush tick has been requested.
     pub flush_requested: bool,
-    /// Record the connection attributes (`attributes.connection`).
-    pub capture_connection: bool,
-    /// Token of [`cel::CONNECTION_EXPR`], when it is captured and the host
-    /// has CEL.
-    pub connection_expr: Option<u32>,
+    /// How the connection attributes (`attributes.connection`) are read.
+    pub connection: ConnectionAttributes,
     encoder: RequestEncoder,
     collector: Collector,
     flush_interval: Duration,
     failures: FailureLog,
+}
+
+/// Whether and how a sampled span reads the opt-in connection attributes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ConnectionAttributes {
+    /// Not recorded (the default).
+    Off,
+    /// One evaluation of [`cel::CONNECTION_EXPR`], compiled into this
+    /// token.
+    Cel(u32),
+    /// A `get_property` each (hosts without CEL).
+    OneByOne,
 }
 
 /// The shared VM state handle.
@@ -140,8 +149,7 @@ impl TracingRoot {
             batcher: Batcher::new(&config.batch),
             metrics: Metrics::define(),
             flush_requested: false,
-            capture_connection: config.attributes.connection,
-            connection_expr: None,
+            connection: ConnectionAttributes::Off,
             encoder: RequestEncoder::new(
                 &service_name,
                 &config.resource,
@@ -300,16 +308,17 @@ impl RootContext for TracingRoot {
         };
         // A reconfiguration sends what the previous configuration queued.
         self.flush();
-        if let Some(old) = self
+        if let Some(ConnectionAttributes::Cel(old)) = self
             .state
             .as_ref()
-            .and_then(|s| s.try_borrow().ok()?.connection_expr)
+            .and_then(|s| Some(s.try_borrow().ok()?.connection))
         {
             delete_expr(old);
         }
         let mut state = Self::build_state(&config);
-        if state.capture_connection {
-            state.connection_expr = create_expr(cel::CONNECTION_EXPR);
+        if config.attributes.connection {
+            state.connection = create_expr(cel::CONNECTION_EXPR)
+                .map_or(ConnectionAttributes::OneByOne, ConnectionAttributes::Cel);
         }
         if let Err(status) = hostcalls::set_tick_period(state.flush_interval) {
             error!("meshtrace: cannot set the flush tick: {status:?}");
@@ -322,10 +331,10 @@ impl RootContext for TracingRoot {
             config.collector.cluster,
             config.collector.protocol,
             config.batch.max_spans,
-            match (state.capture_connection, state.connection_expr) {
-                (false, _) => "off",
-                (true, Some(_)) => "cel",
-                (true, None) => "one-by-one",
+            match state.connection {
+                ConnectionAttributes::Off => "off",
+                ConnectionAttributes::Cel(_) => "cel",
+                ConnectionAttributes::OneByOne => "one-by-one",
             }
         );
         self.state = Some(Rc::new(RefCell::new(state)));

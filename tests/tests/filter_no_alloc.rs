@@ -1,10 +1,12 @@
 //! Proves that the W3C Trace Context hot path never touches the heap:
+//! reading the request header map (`RequestHeaders::scan`),
 //! `TraceParent::parse`, `TraceParent::format`, `tracestate::validate` and
 //! iterating the validated members allocate zero bytes, for valid and
 //! invalid inputs alike.
 
 use std::hint::black_box;
 
+use meshtrace_filter::headers::RequestHeaders;
 use meshtrace_filter::traceparent::{TRACEPARENT_LEN, TraceParent};
 use meshtrace_filter::tracestate;
 use meshtrace_tests::alloc_counter::{CountingAllocator, allocations};
@@ -84,6 +86,39 @@ fn trace_context_never_allocates() {
     });
     assert_eq!(validate, 0, "tracestate::validate or members() allocated");
     assert_eq!(seen_members, 2 + 3 + 32, "the valid headers were iterated");
+
+    // The header map as the host serializes it (proxy-wasm pairs), whole
+    // and cut short.
+    let pairs = [
+        (":method", "GET"),
+        (":path", "/orders/7"),
+        (":authority", "orders.svc"),
+        ("traceparent", TRACEPARENTS[0]),
+        ("tracestate", "a=1"),
+        ("user-agent", "curl/8"),
+    ];
+    let mut map = (pairs.len() as u32).to_le_bytes().to_vec();
+    for (k, v) in pairs {
+        map.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        map.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        map.extend_from_slice(k.as_bytes());
+        map.push(0);
+        map.extend_from_slice(v.as_bytes());
+        map.push(0);
+    }
+    let mut single = None;
+    let scan = allocations(|| {
+        for cut in [map.len(), map.len() - 3, 10] {
+            if let Ok(headers) = black_box(RequestHeaders::scan(black_box(&map[..cut]))) {
+                single = black_box(headers.combined_tracestate(&map).map(|v| v.len()));
+                let _ = black_box(headers.single_traceparent());
+            }
+        }
+    });
+    assert_eq!(scan, 0, "RequestHeaders::scan allocated");
+    assert_eq!(single, Some(3), "the whole map was read");
 
     // The counter itself works: this allocation is seen.
     let control = allocations(|| {

@@ -13,13 +13,13 @@
 
 use async_nats::HeaderMap;
 use cloudevents::Event;
-use cloudevents::event::ExtensionValue;
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{Link, SpanContext, TraceContextExt, TraceFlags};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{Link, SpanContext, TraceContextExt};
 use opentelemetry::{Context, global};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 use super::carrier::{HeaderExtractor, HeaderInjector};
+use super::extension::creation_fields;
 use crate::{TRACEPARENT, TRACESTATE};
 
 /// How a consumer's process span relates to the message's context.
@@ -147,13 +147,10 @@ impl Extractor for ExtensionCarrier<'_> {
 
 /// Parses the event's distributed-tracing extension with the W3C parser.
 fn parse_creation_context(event: &Event) -> Option<SpanContext> {
-    let text = |name| match event.extension(name)? {
-        ExtensionValue::String(s) if !s.is_empty() => Some(s.as_str()),
-        _ => None,
-    };
+    let (traceparent, tracestate) = creation_fields(event)?;
     let carrier = ExtensionCarrier {
-        traceparent: text(TRACEPARENT)?,
-        tracestate: text(TRACESTATE),
+        traceparent,
+        tracestate,
     };
     let cx = TraceContextPropagator::new().extract(&carrier);
     let span = cx.span();
@@ -169,26 +166,30 @@ pub(crate) fn inject(cx: &Context, headers: &mut HeaderMap) {
     });
 }
 
+/// The two W3C fields a propagator writes, kept as values.
+#[derive(Default)]
+struct W3cFields {
+    traceparent: Option<String>,
+    tracestate: Option<String>,
+}
+
+impl Injector for W3cFields {
+    fn set(&mut self, key: &str, value: String) {
+        match key {
+            TRACEPARENT => self.traceparent = Some(value),
+            TRACESTATE => self.tracestate = Some(value).filter(|s| !s.is_empty()),
+            _ => {}
+        }
+    }
+}
+
 /// `cx`'s span as W3C `traceparent` and non-empty `tracestate` values,
 /// for the distributed-tracing extension (always W3C, whatever the global
-/// propagator), formatted as `TraceContextPropagator` writes them: version
-/// `00` and only the `sampled` flag.
-/// <https://www.w3.org/TR/trace-context-2/#traceparent-header-field-values>
+/// propagator).
 pub(crate) fn w3c_fields(cx: &Context) -> Option<(String, Option<String>)> {
-    let span = cx.span();
-    let span_context = span.span_context();
-    if !span_context.is_valid() {
-        return None;
-    }
-    let flags = span_context.trace_flags() & TraceFlags::SAMPLED;
-    let traceparent = format!(
-        "00-{}-{}-{:02x}",
-        span_context.trace_id(),
-        span_context.span_id(),
-        flags.to_u8()
-    );
-    let tracestate = Some(span_context.trace_state().header()).filter(|s| !s.is_empty());
-    Some((traceparent, tracestate))
+    let mut fields = W3cFields::default();
+    TraceContextPropagator::new().inject_context(cx, &mut fields);
+    Some((fields.traceparent?, fields.tracestate))
 }
 
 #[cfg(test)]

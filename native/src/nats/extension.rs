@@ -12,15 +12,17 @@ use crate::{TRACEPARENT, TRACESTATE};
 /// `ce-traceparent` headers and structured top-level `traceparent` members
 /// both land here. Values are returned as carried; parse them before use.
 pub fn creation_context(event: &Event) -> Option<(String, Option<String>)> {
-    let traceparent = match event.extension(TRACEPARENT)? {
-        ExtensionValue::String(s) if !s.is_empty() => s.clone(),
-        _ => return None,
-    };
-    let tracestate = match event.extension(TRACESTATE) {
-        Some(ExtensionValue::String(s)) if !s.is_empty() => Some(s.clone()),
+    let (traceparent, tracestate) = creation_fields(event)?;
+    Some((traceparent.to_owned(), tracestate.map(str::to_owned)))
+}
+
+/// [`creation_context`], borrowed from the event.
+pub(crate) fn creation_fields(event: &Event) -> Option<(&str, Option<&str>)> {
+    let text = |name| match event.extension(name)? {
+        ExtensionValue::String(s) if !s.is_empty() => Some(s.as_str()),
         _ => None,
     };
-    Some((traceparent, tracestate))
+    Some((text(TRACEPARENT)?, text(TRACESTATE)))
 }
 
 /// Records the creation context on an event that carries none; returns

@@ -99,14 +99,14 @@ impl Received {
                 .with_links(links);
         let cx = parent.with_span(tracer().build_with_context(builder, &parent));
         if cx.span().is_recording() {
-            let mut more = Vec::with_capacity(8);
+            let mut more = self
+                .event
+                .as_ref()
+                .map_or_else(|_| Vec::with_capacity(1), semconv::event_attributes);
             more.push(KeyValue::new(
                 semconv::MESSAGING_MESSAGE_BODY_SIZE,
                 i64::try_from(message.payload.len()).unwrap_or(i64::MAX),
             ));
-            if let Ok(event) = &self.event {
-                semconv::push_event_attributes(event, &mut more);
-            }
             cx.span().set_attributes(more);
         }
         cx

@@ -113,9 +113,10 @@ impl Operation {
     }
 }
 
-/// Appends `messaging.message.id` and the `cloudevents.*` attributes of
-/// `event`.
-pub(crate) fn push_event_attributes(event: &Event, attributes: &mut Vec<KeyValue>) {
+/// `messaging.message.id` and the `cloudevents.*` attributes of `event`
+/// (with room for one more, the body size).
+pub(crate) fn event_attributes(event: &Event) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(7);
     attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, event.id().to_owned()));
     attributes.push(KeyValue::new(CLOUDEVENTS_EVENT_ID, event.id().to_owned()));
     attributes.push(KeyValue::new(
@@ -130,6 +131,7 @@ pub(crate) fn push_event_attributes(event: &Event, attributes: &mut Vec<KeyValue
         CLOUDEVENTS_EVENT_SPEC_VERSION,
         event.specversion().to_string(),
     ));
+    attributes
 }
 
 /// A low-cardinality `error.type` from an async-nats error kind's `Debug`

@@ -110,9 +110,7 @@ impl SendSettings {
         let cx = parent.with_span(tracer().build_with_context(builder, &parent));
         let recording = cx.span().is_recording();
         if recording {
-            let mut event_attributes = Vec::with_capacity(8);
-            semconv::push_event_attributes(&event, &mut event_attributes);
-            cx.span().set_attributes(event_attributes);
+            cx.span().set_attributes(semconv::event_attributes(&event));
         }
 
         if let Some((traceparent, tracestate)) = w3c_fields(&cx) {

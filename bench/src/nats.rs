@@ -142,10 +142,12 @@ impl NatsRound {
     }
 }
 
-/// Runs `plan` against the server at `url`: rounds of untraced then
-/// traced, alternating. The global tracer provider must already export
-/// to a sink (see the `meshtrace-bench-nats` binary) whose span count
-/// `spans_at_sink` reads.
+/// Runs `plan` against the server at `url`: rounds of
+/// [`NatsConfig::ALL`], in turn. The global tracer provider must already
+/// export to a sink (see the `meshtrace-bench-nats` binary) whose span
+/// count `spans_at_sink` reads; `flush` exports what the provider holds,
+/// and runs when a traced round's last message was handled, so that the
+/// round's export time is the export's, not a wait for the batch timer.
 ///
 /// # Errors
 ///
@@ -154,11 +156,12 @@ pub async fn run(
     url: &str,
     plan: &NatsPlan,
     spans_at_sink: impl Fn() -> u64,
+    flush: impl Fn(),
 ) -> Result<Vec<NatsRound>, NatsBenchError> {
     let publisher_client = connect(url).await?;
     let consumer_client = connect(url).await?;
     let event = event(plan.payload_bytes);
-    let mut rounds = Vec::with_capacity(plan.rounds * 2);
+    let mut rounds = Vec::with_capacity(plan.rounds * NatsConfig::ALL.len());
     let mut spans_so_far = spans_at_sink();
     for round in 0..plan.rounds {
         for config in NatsConfig::ALL {
@@ -188,6 +191,7 @@ pub async fn run(
                 }
             };
             if let Some(every) = config.sampled_every() {
+                flush();
                 spans_so_far += 2 * sampled_of(result.handled, every);
                 result.exported = exported_by(result.started, spans_so_far, &spans_at_sink).await;
             }
@@ -424,13 +428,11 @@ pub fn table(rounds: &[NatsRound], received: &SpanCounts) -> String {
         ) else {
             continue;
         };
-        let ratio = |spread: &Option<Spread>| match config {
-            NatsConfig::Untraced => "1.00×".to_owned(),
-            NatsConfig::Traced | NatsConfig::TracedTenth => {
-                spread.as_ref().map_or_else(String::new, |r| {
-                    format!("{:.2}× ({:.2}…{:.2})", r.median, r.min, r.max)
-                })
-            }
+        let ratio = |spread: &Option<Spread>| match config.sampled_every() {
+            None => "1.00×".to_owned(),
+            Some(_) => spread.as_ref().map_or_else(String::new, |r| {
+                format!("{:.2}× ({:.2}…{:.2})", r.median, r.min, r.max)
+            }),
         };
         out.push_str(&format!(
             "| {} | {:.0} | {:.0}–{:.0} | {} | {:.0} | {} |\n",

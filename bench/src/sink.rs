@@ -92,13 +92,7 @@ impl SpanCounts {
             .flat_map(|rs| &rs.scope_spans)
             .flat_map(|ss| &ss.spans);
         for span in spans {
-            match SpanKind::try_from(span.kind) {
-                Ok(SpanKind::Server) => counts.server += 1,
-                Ok(SpanKind::Client) => counts.client += 1,
-                Ok(SpanKind::Producer) => counts.producer += 1,
-                Ok(SpanKind::Consumer) => counts.consumer += 1,
-                _ => counts.other += 1,
-            }
+            counts.add_kind(span.kind);
         }
         counts
     }
@@ -148,17 +142,19 @@ impl SpanCounts {
             }
             Some(())
         })?;
-        match i32::try_from(kind)
-            .ok()
-            .and_then(|k| SpanKind::try_from(k).ok())
-        {
-            Some(SpanKind::Server) => self.server += 1,
-            Some(SpanKind::Client) => self.client += 1,
-            Some(SpanKind::Producer) => self.producer += 1,
-            Some(SpanKind::Consumer) => self.consumer += 1,
+        self.add_kind(i32::try_from(kind).unwrap_or(-1));
+        Some(())
+    }
+
+    /// Counts one span of OTLP kind `kind`.
+    fn add_kind(&mut self, kind: i32) {
+        match SpanKind::try_from(kind) {
+            Ok(SpanKind::Server) => self.server += 1,
+            Ok(SpanKind::Client) => self.client += 1,
+            Ok(SpanKind::Producer) => self.producer += 1,
+            Ok(SpanKind::Consumer) => self.consumer += 1,
             _ => self.other += 1,
         }
-        Some(())
     }
 
     /// What arrived between `earlier` and `self`.

@@ -107,14 +107,17 @@ fn run(args: Args) -> Result<bool, String> {
         server.url()
     );
     let rounds = runtime
-        .block_on(nats::run(&server.url(), &args.plan, || {
-            sink.counts().spans()
-        }))
+        .block_on(nats::run(
+            &server.url(),
+            &args.plan,
+            || sink.counts().spans(),
+            || {
+                if let Err(e) = telemetry.force_flush() {
+                    eprintln!("meshtrace-bench-nats: warning: flush: {e}");
+                }
+            },
+        ))
         .map_err(|e| e.to_string())?;
-    // Every round already waited for its spans; this only confirms it.
-    if let Err(e) = telemetry.force_flush() {
-        eprintln!("meshtrace-bench-nats: warning: flush: {e}");
-    }
     let expected = nats::spans_expected(&rounds);
     // The last batch may still be in flight to the sink.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

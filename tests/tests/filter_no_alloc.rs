@@ -10,6 +10,7 @@ use meshtrace_filter::headers::RequestHeaders;
 use meshtrace_filter::traceparent::{TRACEPARENT_LEN, TraceParent};
 use meshtrace_filter::tracestate;
 use meshtrace_tests::alloc_counter::{CountingAllocator, allocations};
+use meshtrace_tests::proxy_wasm_host::serialize_pairs;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -97,17 +98,7 @@ fn trace_context_never_allocates() {
         ("tracestate", "a=1"),
         ("user-agent", "curl/8"),
     ];
-    let mut map = (pairs.len() as u32).to_le_bytes().to_vec();
-    for (k, v) in pairs {
-        map.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        map.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    }
-    for (k, v) in pairs {
-        map.extend_from_slice(k.as_bytes());
-        map.push(0);
-        map.extend_from_slice(v.as_bytes());
-        map.push(0);
-    }
+    let map = serialize_pairs(&pairs);
     let mut single = None;
     let scan = allocations(|| {
         for cut in [map.len(), map.len() - 3, 10] {

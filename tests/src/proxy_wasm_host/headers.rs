@@ -107,7 +107,7 @@ impl HeaderMap {
 }
 
 /// Serializes pairs in the proxy-wasm layout.
-pub(crate) fn serialize_pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
+pub fn serialize_pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
     let data: usize = pairs
         .iter()
         .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 2)

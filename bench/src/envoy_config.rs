@@ -26,6 +26,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use meshtrace_harness::Protocol;
+use meshtrace_harness::filter_config::{Direction, FilterConfig};
+
 /// Whether Envoy answers itself or proxies to the upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
@@ -33,15 +36,6 @@ pub enum Variant {
     Direct,
     /// Routed to the fast upstream: SERVER + CLIENT span per request.
     Upstream,
-}
-
-/// The OTLP protocol both tracers export with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// OTLP/HTTP, binary protobuf.
-    HttpProtobuf,
-    /// OTLP/gRPC.
-    Grpc,
 }
 
 /// How a configuration traces.
@@ -108,32 +102,6 @@ impl Variant {
         [Self::Direct, Self::Upstream]
             .into_iter()
             .find(|v| v.name() == name)
-    }
-}
-
-// === impl Protocol ===
-
-impl Protocol {
-    /// Its name as meshtrace's `collector.protocol` spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::HttpProtobuf => "http/protobuf",
-            Self::Grpc => "grpc",
-        }
-    }
-
-    /// Parses [`Protocol::name`].
-    pub fn parse(name: &str) -> Option<Self> {
-        [Self::HttpProtobuf, Self::Grpc]
-            .into_iter()
-            .find(|p| p.name() == name)
-    }
-
-    fn cluster(self) -> &'static str {
-        match self {
-            Self::HttpProtobuf => "otel_collector",
-            Self::Grpc => "otel_collector_grpc",
-        }
     }
 }
 
@@ -213,13 +181,25 @@ pub fn render(
     if let Some(module) = tracer.module(module) {
         let cluster = match tracer {
             TracerConfig::MeshtraceNoExport => "no_endpoint",
-            _ => protocol.cluster(),
+            _ => protocol.shipped_cluster(),
         };
         let chain = *tracer == TracerConfig::MeshtraceChain;
         let spawn = variant == Variant::Upstream && !chain;
-        filters.push_str(&wasm_filter("inbound", spawn, cluster, protocol, module));
+        filters.push_str(&wasm_filter(
+            Direction::Inbound,
+            spawn,
+            cluster,
+            protocol,
+            module,
+        ));
         if variant == Variant::Upstream && chain {
-            filters.push_str(&wasm_filter("outbound", false, cluster, protocol, module));
+            filters.push_str(&wasm_filter(
+                Direction::Outbound,
+                false,
+                cluster,
+                protocol,
+                module,
+            ));
         }
     }
     let Ports {
@@ -309,23 +289,26 @@ fn native_tracing(variant: Variant, protocol: Protocol, ports: &Ports) -> String
 }
 
 fn wasm_filter(
-    direction: &str,
+    direction: Direction,
     spawn_upstream_span: bool,
     cluster: &str,
     protocol: Protocol,
     module: &Path,
 ) -> String {
+    let mut config = FilterConfig::with_role(direction, "bench")
+        .with_collector(protocol)
+        .with_collector_cluster(cluster)
+        .with_sampler_ratio(1.0)
+        .with_max_spans(BATCH_SPANS)
+        .with_flush_interval_ms(FLUSH_INTERVAL_MS)
+        .with_max_queued_spans(MAX_QUEUED_SPANS);
     // Only when set, so that an older module (`meshtrace-alt`) that does
     // not know the field still loads in the direct variant.
-    let spawn = if spawn_upstream_span {
-        r#","spawn_upstream_span":true"#
-    } else {
-        ""
-    };
-    let configuration = format!(
-        r#"{{"service_name":"bench","direction":"{direction}"{spawn},"collector":{{"cluster":"{cluster}","protocol":"{protocol}"}},"sampler":{{"ratio":1.0}},"batch":{{"max_spans":{BATCH_SPANS},"flush_interval_ms":{FLUSH_INTERVAL_MS},"max_queued_spans":{MAX_QUEUED_SPANS}}}}}"#,
-        protocol = protocol.name(),
-    );
+    if spawn_upstream_span {
+        config = config.with_spawn_upstream_span(true);
+    }
+    let configuration = config.to_json();
+    let direction = direction.as_str();
     let mut out = String::new();
     let _ = write!(
         out,
@@ -426,7 +409,7 @@ mod tests {
             module,
             &ports(),
         );
-        assert!(mesh.contains(r#""direction":"inbound","spawn_upstream_span":true"#));
+        assert!(mesh.contains(r#""direction":"inbound","sampler":{"ratio":1.0},"service_name":"bench","spawn_upstream_span":true"#));
         assert!(!mesh.contains(r#""direction":"outbound""#), "one instance");
         assert!(mesh.contains(r#""cluster":"otel_collector_grpc","protocol":"grpc""#));
         let chain = render(
@@ -436,8 +419,12 @@ mod tests {
             module,
             &ports(),
         );
-        assert!(chain.contains(r#""direction":"inbound","collector""#));
-        assert!(chain.contains(r#""direction":"outbound","collector""#));
+        assert!(chain.contains(r#""direction":"inbound","sampler""#));
+        assert!(chain.contains(r#""direction":"outbound","sampler""#));
+        assert!(
+            !chain.contains("spawn_upstream_span"),
+            "two instances instead"
+        );
         let native = render(
             Variant::Upstream,
             &TracerConfig::Native,
@@ -473,7 +460,7 @@ mod tests {
     /// missing one panics with the fix).
     #[test]
     fn envoy_validates_every_config() {
-        let module = meshtrace_tests::tools::filter_wasm();
+        let module = meshtrace_harness::tools::filter_wasm().expect("the filter module");
         for variant in [Variant::Direct, Variant::Upstream] {
             for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
                 for tracer in [
@@ -484,11 +471,11 @@ mod tests {
                     TracerConfig::MeshtraceChain,
                 ] {
                     let yaml = render(variant, &tracer, protocol, &module, &ports());
-                    if let Err(e) = meshtrace_tests::envoy::validate_yaml(&yaml) {
+                    if let Err(e) = meshtrace_harness::envoy::validate_yaml(&yaml) {
                         panic!(
                             "{} {} {}: {e:#}\n{yaml}",
                             variant.name(),
-                            protocol.name(),
+                            protocol.as_str(),
                             tracer.name()
                         );
                     }

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use meshtrace_bench::envoy_config::{Protocol, TracerConfig, Variant};
+use meshtrace_bench::envoy_config::{TracerConfig, Variant};
 use meshtrace_bench::report;
 use meshtrace_bench::runner::{self, Measurement, Plan, Servers};
-use meshtrace_bench::sink::Sink;
 use meshtrace_bench::svg;
 use meshtrace_bench::upstream::Upstream;
+use meshtrace_harness::Protocol;
+use meshtrace_harness::otlp::{OtlpReceiver, Retention};
 
 const USAGE: &str = "\
 usage: meshtrace-bench envoy --envoy PATH --module PATH --wrk PATH --oha PATH [options]
@@ -231,7 +232,7 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let sink = Sink::start(runtime.handle())?;
+    let sink = OtlpReceiver::start_on(runtime.handle(), Retention::CountOnly)?;
     let upstream = Upstream::start(runtime.handle())?;
     let load_before = load_average();
     let header = format!(
@@ -241,7 +242,7 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         plan.load_core,
         plan.rounds,
         plan.duration.as_secs(),
-        plan.protocol.name(),
+        plan.protocol.as_str(),
         module_size(&plan.module),
     );
     eprintln!("meshtrace-bench: {header}\nmeshtrace-bench: load average before: {load_before}");

@@ -1,7 +1,7 @@
 //! `cargo xtask bench nats`: publish-and-consume throughput of CloudEvents
 //! over a real nats-server, traced (meshtrace `Publisher` and
 //! `Subscription::process`, every message sampled and exported over
-//! OTLP/HTTP to the [`Sink`](crate::sink::Sink)) against untraced (the same events encoded
+//! OTLP/HTTP to a count-only `OtlpReceiver`, the sink) against untraced (the same events encoded
 //! and decoded with the same binding by a bare async-nats client), in
 //! interleaved rounds on one server.
 //!
@@ -31,7 +31,7 @@ use futures_util::{Stream, StreamExt};
 use meshtrace::nats::{Publisher, Subscription, decode, encode_binary};
 
 use crate::report::Spread;
-use crate::sink::SpanCounts;
+use meshtrace_harness::otlp::SpanCounts;
 
 /// How long a round may take before it counts as lost messages.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(60);

@@ -258,7 +258,7 @@ pub fn verdict(rows: &[Row]) -> String {
 mod tests {
     use super::*;
     use crate::load::{ClosedLoop, FixedRate};
-    use crate::sink::SpanCounts;
+    use meshtrace_harness::otlp::SpanCounts;
 
     fn m(round: u32, tracer: &'static str, rps: f64, cpu: f64, spans: u64) -> Measurement {
         Measurement {

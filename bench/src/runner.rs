@@ -14,18 +14,19 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use meshtrace_tests::ports::free_ports;
+use meshtrace_harness::Protocol;
+use meshtrace_harness::envoy::{EnvoyError, EnvoyOptions, EnvoyProcess};
+use meshtrace_harness::otlp::{OtlpReceiver, SpanCounts};
+use meshtrace_harness::ports::free_ports;
 
-use crate::envoy::{Envoy, EnvoyError};
-use crate::envoy_config::{
-    self, FLUSH_INTERVAL_MS, Ports, Protocol, STAT_PREFIX, TracerConfig, Variant,
-};
+use crate::envoy_config::{self, FLUSH_INTERVAL_MS, Ports, STAT_PREFIX, TracerConfig, Variant};
 use crate::load::{self, ClosedLoop, FixedRate, LoadError};
-use crate::sink::{Sink, SpanCounts};
 use crate::upstream::Upstream;
 
 /// How long to wait after load for the last batch to arrive.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(6);
+/// How long Envoy may take to become ready (V8 compiles the module).
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a benchmark run needs.
 #[derive(Debug, Clone)]
@@ -129,7 +130,7 @@ impl Measurement {
 #[derive(Debug)]
 pub struct Servers<'a> {
     /// The OTLP sink.
-    pub sink: &'a Sink,
+    pub sink: &'a OtlpReceiver,
     /// The fast upstream.
     pub upstream: &'a Upstream,
 }
@@ -164,7 +165,7 @@ fn run_one(
     half_rate: Option<u64>,
 ) -> Result<Measurement, RunError> {
     let io = |what: String| move |source| RunError::Io { what, source };
-    let [listener, admin] = free_ports::<2>();
+    let [listener, admin] = free_ports::<2>().map_err(io("finding free ports".to_owned()))?;
     let ports = Ports {
         listener,
         admin,
@@ -177,10 +178,19 @@ fn run_one(
         .join(format!("r{round}-{}-{}", variant.name(), tracer.name()));
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     let yaml = envoy_config::render(variant, tracer, plan.protocol, &plan.module, &ports);
+    std::fs::write(dir.join("envoy.yaml"), &yaml)
+        .map_err(io(format!("writing into {}", dir.display())))?;
 
     let spans_before = servers.sink.counts();
     let upstream_before = servers.upstream.requests();
-    let envoy = Envoy::start(&plan.envoy, plan.envoy_core, &yaml, &dir, ports.admin)?;
+    let envoy = EnvoyProcess::start(
+        &yaml,
+        EnvoyOptions::default()
+            .with_binary(&plan.envoy)
+            .with_core(plan.envoy_core)
+            .with_log_level("warn")
+            .with_ready_timeout(READY_TIMEOUT),
+    )?;
     let url = format!("http://127.0.0.1:{}/bench", ports.listener);
     let traceparent = if tracer.sampled_load() {
         load::TRACEPARENT_SAMPLED
@@ -205,7 +215,9 @@ fn run_one(
         )
     })?;
 
-    let served = envoy.counter(&format!("http.{STAT_PREFIX}.downstream_rq_total"))?;
+    let served = envoy
+        .stat(&format!("http.{STAT_PREFIX}.downstream_rq_total"))?
+        .unwrap_or(0);
     let exports = tracer.exports_spans();
     let expected_server = if exports { served } else { 0 };
     let expected_client = if exports && variant == Variant::Upstream {
@@ -245,7 +257,7 @@ fn run_one(
 /// Runs `phase`, returning its result, Envoy's CPU ticks over it and the
 /// wall time.
 fn measured<T>(
-    envoy: &Envoy,
+    envoy: &EnvoyProcess,
     phase: impl FnOnce() -> Result<T, LoadError>,
 ) -> Result<(T, u64, Duration), RunError> {
     let ticks_before = envoy.cpu_ticks()?;
@@ -259,7 +271,7 @@ fn measured<T>(
 /// Waits until the sink has the expected spans (or the drain timeout), then
 /// one more flush interval, so that spans beyond them (or any, when none
 /// are expected) would still arrive; returns what arrived since `before`.
-fn drain(sink: &Sink, before: &SpanCounts, server: u64, client: u64) -> SpanCounts {
+fn drain(sink: &OtlpReceiver, before: &SpanCounts, server: u64, client: u64) -> SpanCounts {
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     loop {
         let now = sink.counts().since(before);

@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use tokio::runtime::Handle;
 
-use meshtrace_tests::http_server::{ServerTask, serve_on as serve};
+use meshtrace_harness::http_server::{ServerTask, serve_on as serve};
 
 /// The running upstream and its request counter.
 #[derive(Debug)]

@@ -1,15 +1,15 @@
-//! The demo's service processes (`meshtrace-demo serve <service>`): started
-//! with piped stdin/stdout, ready when they print `ready`, stopped by
-//! closing their stdin (they flush spans and exit) and killed if they
-//! linger, or when the guard drops (`kill_on_drop`), Ctrl-C and panics
-//! included.
+//! The demo's service processes (`meshtrace-demo serve <service>`), each
+//! under the harness's process guard: started with piped stdin/stdout,
+//! ready when they print `ready`, stopped by closing their stdin (they
+//! flush spans and exit) and killed if they linger, or when the guard
+//! drops, Ctrl-C and panics included.
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ChildStdin, Command};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use meshtrace_harness::process::{ChildProcess, Output, SpawnError as ProcessSpawnError};
 use tokio::sync::mpsc;
 
 use crate::services::{READY_LINE, ServeConfig, Service};
@@ -21,14 +21,12 @@ const LOG_TAIL_LINES: usize = 20;
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
     /// The process could not be run.
-    #[error("cannot run {binary} serve {service}: {source}")]
+    #[error("{service}: {source}")]
     Run {
         /// The service.
         service: Service,
-        /// The binary.
-        binary: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// What failed.
+        source: ProcessSpawnError,
     },
     /// It exited or timed out before printing `ready`.
     #[error("{service} did not become ready ({reason}); its log {log}:\n{tail}")]
@@ -48,10 +46,9 @@ pub enum SpawnError {
 #[derive(Debug)]
 pub struct ServiceProcess {
     service: Service,
-    child: Child,
+    process: ChildProcess,
     stdin: Option<ChildStdin>,
     lines: mpsc::UnboundedReceiver<String>,
-    log: PathBuf,
 }
 
 // === impl ServiceProcess ===
@@ -72,13 +69,7 @@ impl ServiceProcess {
         log_dir: &Path,
     ) -> Result<Self, SpawnError> {
         let service = config.service;
-        let run_error = |source| SpawnError::Run {
-            service,
-            binary: binary.display().to_string(),
-            source,
-        };
-        let log = log_dir.join(format!("{service}.log"));
-        let stderr = std::fs::File::create(&log).map_err(run_error)?;
+        let log: PathBuf = log_dir.join(format!("{service}.log"));
         let mut cmd = Command::new(binary);
         cmd.arg("serve").arg(service.name());
         if let Some(nats) = &config.nats {
@@ -94,18 +85,15 @@ impl ServiceProcess {
             cmd.env_remove(var);
         }
         cmd.envs(env.iter().map(|(k, v)| (k, v)))
-            .env("OTEL_SERVICE_NAME", service.name())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(run_error)?;
-        let stdin = child.stdin.take();
+            .env("OTEL_SERVICE_NAME", service.name());
+        let process = ChildProcess::spawn(service.name(), &mut cmd, Output::Piped(log))
+            .map_err(|source| SpawnError::Run { service, source })?;
+        let stdin = process.take_stdin();
         let (tx, lines) = mpsc::unbounded_channel();
-        if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(stdout).lines();
-                while let Ok(Some(line)) = reader.next_line().await {
+        if let Some(stdout) = process.take_stdout() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
                     if tx.send(line).is_err() {
                         break;
                     }
@@ -114,10 +102,9 @@ impl ServiceProcess {
         }
         Ok(Self {
             service,
-            child,
+            process,
             stdin,
             lines,
-            log,
         })
     }
 
@@ -136,7 +123,7 @@ impl ServiceProcess {
         Err(SpawnError::NotReady {
             service: self.service,
             reason,
-            log: self.log.display().to_string(),
+            log: self.process.log_path().display().to_string(),
             tail: self.log_tail(),
         })
     }
@@ -168,21 +155,17 @@ impl ServiceProcess {
 
     /// The end of its stderr log.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        self.process.log_tail(LOG_TAIL_LINES)
     }
 
     /// Closes its stdin (it flushes its spans and exits) and waits up to
-    /// `grace`, then kills it.
+    /// `grace`; the guard kills it if it is still running.
     pub async fn stop(mut self, grace: Duration) {
         drop(self.stdin.take());
-        if tokio::time::timeout(grace, self.child.wait())
-            .await
-            .is_err()
-        {
-            // Already gone if this fails; kill_on_drop covers the rest.
-            let _ = self.child.kill().await;
-        }
+        // The wait polls: off the runtime's worker threads.
+        let _ = tokio::task::spawn_blocking(move || {
+            self.process.wait_exit(grace);
+        })
+        .await;
     }
 }

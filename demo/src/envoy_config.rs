@@ -1,13 +1,17 @@
 //! The shipped `envoy/gateway.yaml` and `envoy/sidecar.yaml`, rendered
-//! onto the demo's loopback ports and collector (literal substitution with
-//! `meshtrace_tests::envoy::render`, which fails loudly when a shipped
-//! value it replaces has changed).
+//! onto the demo's loopback ports and collector by the harness's shipped
+//! renderer (literal substitution, which fails loudly when a shipped value
+//! it replaces has changed), each filter instance exporting over the
+//! demo's protocol with a short flush interval.
 
-use anyhow::Result;
-use meshtrace_tests::envoy::{config_template, render};
-use meshtrace_tests::mesh::{SidecarPorts, gateway_replacements, sidecar_replacements};
+use std::path::Path;
 
-use crate::collector::{CollectorTarget, Protocol};
+use meshtrace_harness::envoy::shipped::{
+    GatewayPorts, ShippedError, SidecarPorts, render_gateway, render_sidecar,
+};
+use meshtrace_harness::filter_config::FilterConfig;
+
+use crate::endpoint::CollectorTarget;
 
 /// How often the filter exports in the demo (the shipped default is 1 s).
 const FLUSH_INTERVAL_MS: u32 = 200;
@@ -21,63 +25,50 @@ const FLUSH_INTERVAL_MS: u32 = 200;
 pub fn sidecar(
     service: &str,
     ports: SidecarPorts,
-    wasm: &str,
+    wasm: &Path,
     collector: &CollectorTarget,
-) -> Result<String> {
-    let mut replacements = sidecar_replacements(service, ports);
-    replacements.extend(common(wasm, collector));
-    render(&config_template("sidecar.yaml")?, &replacements)
+) -> Result<String, ShippedError> {
+    render_sidecar(
+        service,
+        ports,
+        &collector.clusters(),
+        wasm,
+        |c| filter(c, collector),
+        &[],
+    )
 }
 
-/// Renders `envoy/gateway.yaml`: edge on `edge`, ext_authz to `identity`,
-/// routes to `backend`.
+/// Renders `envoy/gateway.yaml`: edge on `ports.edge`, ext_authz to
+/// `ports.identity`, routes to `ports.backend`.
 ///
 /// # Errors
 ///
 /// As [`sidecar`].
 pub fn gateway(
-    edge: u16,
-    identity: u16,
-    backend: u16,
-    wasm: &str,
+    ports: GatewayPorts,
+    wasm: &Path,
     collector: &CollectorTarget,
-) -> Result<String> {
-    let mut replacements = gateway_replacements(edge, identity, backend);
-    replacements.extend(common(wasm, collector));
-    render(&config_template("gateway.yaml")?, &replacements)
+) -> Result<String, ShippedError> {
+    render_gateway(
+        ports,
+        &collector.clusters(),
+        wasm,
+        |c| filter(c, collector),
+        &[],
+    )
 }
 
-/// The module path, the collector clusters and the filter's collector
-/// member (plus a short flush interval).
-fn common(wasm: &str, collector: &CollectorTarget) -> Vec<(&'static str, String)> {
-    vec![
-        ("/etc/envoy/meshtrace_filter.wasm", wasm.to_owned()),
-        (
-            "address: 127.0.0.1, port_value: 4318 }",
-            format!(
-                "address: {}, port_value: {} }}",
-                collector.host, collector.http_port
-            ),
-        ),
-        (
-            "address: 127.0.0.1, port_value: 4317 }",
-            format!(
-                "address: {}, port_value: {} }}",
-                collector.host, collector.grpc_port
-            ),
-        ),
-        (
-            Protocol::HttpProtobuf.filter_member(),
-            format!(
-                r#"{},"batch":{{"flush_interval_ms":{FLUSH_INTERVAL_MS}}}"#,
-                collector.protocol.filter_member()
-            ),
-        ),
-    ]
+/// The demo's filter settings over a shipped instance's.
+fn filter(shipped: FilterConfig, collector: &CollectorTarget) -> FilterConfig {
+    shipped
+        .with_collector(collector.protocol)
+        .with_flush_interval_ms(FLUSH_INTERVAL_MS)
 }
 
 #[cfg(test)]
 mod tests {
+    use meshtrace_harness::Protocol;
+
     use super::*;
 
     fn ports() -> SidecarPorts {
@@ -93,7 +84,7 @@ mod tests {
     fn sidecar_lands_on_the_demo_ports_and_collector() {
         let collector = CollectorTarget::from_endpoint("http://jaeger:14317", Protocol::Grpc)
             .expect("endpoint");
-        let yaml = sidecar("ensemble", ports(), "/x/f.wasm", &collector).expect("renders");
+        let yaml = sidecar("ensemble", ports(), "/x/f.wasm".as_ref(), &collector).expect("renders");
         for want in [
             "address: 127.0.0.1, port_value: 41001 }",
             "port_value: 41002 }",
@@ -101,7 +92,7 @@ mod tests {
             "port_value: 41004 }",
             "address: jaeger, port_value: 14317 }",
             r#""service_name":"ensemble""#,
-            r#""collector":{"cluster":"otel_collector_grpc","protocol":"grpc"},"batch":{"flush_interval_ms":200}"#,
+            r#"{"batch":{"flush_interval_ms":200},"collector":{"cluster":"otel_collector_grpc","protocol":"grpc"}"#,
             "filename: /x/f.wasm",
         ] {
             assert!(yaml.contains(want), "missing {want}");
@@ -111,11 +102,14 @@ mod tests {
 
     #[test]
     fn gateway_routes_to_identity_and_backend() {
+        let ports = GatewayPorts {
+            edge: 42000,
+            identity: 42001,
+            backend: 42002,
+        };
         let yaml = gateway(
-            42000,
-            42001,
-            42002,
-            "/x/f.wasm",
+            ports,
+            "/x/f.wasm".as_ref(),
             &CollectorTarget::local(43318, 43317),
         )
         .expect("renders");
@@ -124,7 +118,7 @@ mod tests {
             "port_value: 42001 }",
             "port_value: 42002 }",
             "address: 127.0.0.1, port_value: 43318 }",
-            r#""collector":{"cluster":"otel_collector","protocol":"http/protobuf"},"batch""#,
+            r#"{"batch":{"flush_interval_ms":200},"collector":{"cluster":"otel_collector","protocol":"http/protobuf"}"#,
         ] {
             assert!(yaml.contains(want), "missing {want}");
         }

@@ -47,7 +47,7 @@
 pub mod check;
 pub mod children;
 pub mod cli;
-pub mod collector;
+pub mod endpoint;
 pub mod envoy_config;
 pub mod orchestrator;
 pub mod record;

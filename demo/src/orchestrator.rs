@@ -14,18 +14,18 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use meshtrace::bootstrap::env::{self, OTEL_EXPORTER_OTLP_ENDPOINT};
-use meshtrace_tests::envoy::{EnvoyOptions, EnvoyProcess};
-use meshtrace_tests::mesh::SidecarPorts;
-use meshtrace_tests::nats::NatsServer;
-use meshtrace_tests::otlp_receiver::OtlpReceiver;
-use meshtrace_tests::ports::free_ports;
-use meshtrace_tests::tools::{envoy_binary, filter_wasm, nats_server_binary};
+use meshtrace_harness::envoy::shipped::{GatewayPorts, ShippedError, SidecarPorts};
+use meshtrace_harness::envoy::{EnvoyError, EnvoyOptions, EnvoyProcess};
+use meshtrace_harness::nats::{NatsError, NatsServer};
+use meshtrace_harness::otlp::OtlpReceiver;
+use meshtrace_harness::ports::free_ports;
+use meshtrace_harness::tools::{ToolError, envoy_binary, filter_wasm, nats_server_binary};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::check::{FLOW, HopError, Verified, check};
 use crate::children::{ServiceProcess, SpawnError};
-use crate::collector::{CollectorTarget, EndpointError, Protocol};
+use crate::endpoint::{CollectorTarget, EndpointError, protocol_from_env};
 use crate::envoy_config;
 use crate::record::SpanRecord;
 use crate::services::{RECORDED_PREFIX, ServeConfig, Service};
@@ -77,17 +77,35 @@ pub enum DemoError {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` is unusable.
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    /// Envoy, nats-server or the filter module is missing (run
+    /// `cargo xtask setup` / `cargo xtask build-filter`).
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    /// The embedded receiver or the loopback ports could not be bound.
+    #[error("cannot bind loopback ports: {0}")]
+    Ports(std::io::Error),
     /// nats-server did not start.
-    #[error("nats-server: {0:#}")]
-    Nats(anyhow::Error),
+    #[error("nats-server: {0}")]
+    Nats(NatsError),
+    /// An Envoy config could not be rendered.
+    #[error("envoy {which}: {source}")]
+    EnvoyConfig {
+        /// `gateway`, `tap sidecar`...
+        which: String,
+        /// What could not be rendered.
+        source: ShippedError,
+    },
     /// An Envoy did not start.
-    #[error("envoy {which}: {source:#}")]
+    #[error("envoy {which}: {source}")]
     Envoy {
         /// `gateway`, `tap sidecar`...
         which: String,
         /// Its error, with the log tail.
-        source: anyhow::Error,
+        source: EnvoyError,
     },
+    /// A start task did not finish (it panicked).
+    #[error("the task starting {0} did not finish")]
+    StartTask(&'static str),
     /// A service did not start.
     #[error(transparent)]
     Service(#[from] SpawnError),
@@ -163,16 +181,12 @@ impl Waits {
 ///
 /// # Errors
 ///
-/// [`DemoError`] naming what failed; a broken hop as [`DemoError::Check`].
-///
-/// # Panics
-///
-/// If Envoy, nats-server or the filter module is missing (the message
-/// says to run `cargo xtask setup` / `cargo xtask build-filter`).
+/// [`DemoError`] naming what failed (a missing Envoy, nats-server or filter
+/// module as [`DemoError::Tool`]); a broken hop as [`DemoError::Check`].
 pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
     let started = Instant::now();
     let waits = Waits::for_mode(options.quick);
-    let (envoy, nats_bin, wasm) = (envoy_binary(), nats_server_binary(), filter_wasm());
+    let (envoy, nats_bin, wasm) = (envoy_binary()?, nats_server_binary()?, filter_wasm()?);
     println!("meshtrace demo: tap → pipeline → ensemble → llm-gateway → meter, as one trace");
     println!("  envoy        {}", envoy.display());
     println!("  nats-server  {}", nats_bin.display());
@@ -180,15 +194,15 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
 
     let collector = match std::env::var(OTEL_EXPORTER_OTLP_ENDPOINT) {
         Ok(endpoint) if !endpoint.trim().is_empty() => {
-            let target = CollectorTarget::from_endpoint(&endpoint, Protocol::from_env())?;
+            let target = CollectorTarget::from_endpoint(&endpoint, protocol_from_env())?;
             println!(
-                "  collector    {endpoint} (from {OTEL_EXPORTER_OTLP_ENDPOINT}; the filter exports to {}:{} over {:?})",
+                "  collector    {endpoint} (from {OTEL_EXPORTER_OTLP_ENDPOINT}; the filter exports to {}:{} over {})",
                 target.host, target.http_port, target.protocol
             );
             Collector::External { endpoint, target }
         }
         _ => {
-            let receiver = OtlpReceiver::start().await;
+            let receiver = OtlpReceiver::start().await.map_err(DemoError::Ports)?;
             println!(
                 "  collector    embedded OTLP receiver on 127.0.0.1:{} (HTTP) and :{} (gRPC); set {OTEL_EXPORTER_OTLP_ENDPOINT} to export to Jaeger or Tempo instead",
                 receiver.http_port(),
@@ -234,7 +248,7 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
         .map_err(DemoError::TempDir)?;
     let nats = tokio::task::spawn_blocking(NatsServer::start)
         .await
-        .map_err(|e| DemoError::Nats(anyhow::anyhow!("start task: {e}")))?
+        .map_err(|_| DemoError::StartTask("nats-server"))?
         .map_err(DemoError::Nats)?;
     println!("  nats-server  {} (JetStream on)", nats.url());
 
@@ -251,7 +265,7 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
         llm_in,
         llm_out,
         spare,
-    ] = free_ports::<12>();
+    ] = free_ports::<12>().map_err(DemoError::Ports)?;
     let configs = [
         (Service::Identity, Some(identity), None),
         (Service::Tap, Some(tap_app), None),
@@ -281,11 +295,15 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
         )?);
     }
 
-    let wasm_path = wasm.display().to_string();
+    let gateway_ports = GatewayPorts {
+        edge,
+        identity,
+        backend: tap_in,
+    };
     let envoy_configs = vec![
         (
             "gateway".to_owned(),
-            envoy_config::gateway(edge, identity, tap_in, &wasm_path, &target),
+            envoy_config::gateway(gateway_ports, &wasm, &target),
         ),
         (
             "tap sidecar".to_owned(),
@@ -297,7 +315,7 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
                     app: tap_app,
                     upstream: spare,
                 },
-                &wasm_path,
+                &wasm,
                 &target,
             ),
         ),
@@ -311,7 +329,7 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
                     app: ens_app,
                     upstream: llm_in,
                 },
-                &wasm_path,
+                &wasm,
                 &target,
             ),
         ),
@@ -325,7 +343,7 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
                     app: llm_app,
                     upstream: spare,
                 },
-                &wasm_path,
+                &wasm,
                 &target,
             ),
         ),
@@ -339,10 +357,9 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
         Service::ALL.map(Service::name).join(", "),
         logs.path().display()
     );
-    let envoys = envoys_task.await.map_err(|e| DemoError::Envoy {
-        which: "start task".to_owned(),
-        source: anyhow::anyhow!("{e}"),
-    })??;
+    let envoys = envoys_task
+        .await
+        .map_err(|_| DemoError::StartTask("the Envoys"))??;
     println!(
         "  envoy        gateway 127.0.0.1:{edge}, sidecars for tap, ensemble, llm-gateway ready"
     );
@@ -446,39 +463,33 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
 
 /// Starts the Envoys in parallel; all or none.
 fn start_envoys(
-    configs: Vec<(String, anyhow::Result<String>)>,
+    configs: Vec<(String, Result<String, ShippedError>)>,
 ) -> Result<Vec<EnvoyProcess>, DemoError> {
-    let results: Vec<(String, anyhow::Result<EnvoyProcess>)> = std::thread::scope(|scope| {
+    let results: Vec<Result<EnvoyProcess, DemoError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = configs
             .into_iter()
             .map(|(which, yaml)| {
-                let handle = scope.spawn(move || {
-                    yaml.and_then(|yaml| {
-                        EnvoyProcess::start(
-                            &yaml,
-                            EnvoyOptions::default().with_log_level("warning"),
-                        )
-                    })
-                });
-                (which, handle)
+                scope.spawn(move || {
+                    let yaml = yaml.map_err(|source| DemoError::EnvoyConfig {
+                        which: which.clone(),
+                        source,
+                    })?;
+                    EnvoyProcess::start(&yaml, EnvoyOptions::default().with_log_level("warning"))
+                        .map_err(|source| DemoError::Envoy { which, source })
+                })
             })
             .collect();
         handles
             .into_iter()
-            .map(|(which, handle)| {
-                let result = handle
+            .map(|handle| {
+                handle
                     .join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the start thread panicked")));
-                (which, result)
+                    .unwrap_or(Err(DemoError::StartTask("an Envoy")))
             })
             .collect()
     });
-    let mut envoys = Vec::new();
-    for (which, result) in results {
-        // Dropping `envoys` on error kills the ones that started.
-        envoys.push(result.map_err(|source| DemoError::Envoy { which, source })?);
-    }
-    Ok(envoys)
+    // Dropping the started ones on error kills them.
+    results.into_iter().collect()
 }
 
 /// Sends the request through the gateway; returns the trace id tap saw.

@@ -1,7 +1,7 @@
 //! One span as the demo draws and checks it: flattened out of OTLP, with
 //! the few fields a waterfall needs.
 
-use meshtrace_tests::otlp_receiver::ReceivedSpan;
+use meshtrace_harness::otlp::ReceivedSpan;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 

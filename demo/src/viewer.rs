@@ -1,4 +1,4 @@
-//! `trace-viewer`: the OTLP receiver from `meshtrace-tests` behind
+//! `trace-viewer`: the harness's OTLP receiver (`meshtrace-harness`) behind
 //! loopback relays on fixed ports (4318 HTTP, 4317 gRPC by default), and a
 //! loop that draws each trace once it has been quiet for a moment.
 
@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use meshtrace_tests::otlp_receiver::OtlpReceiver;
+use meshtrace_harness::otlp::OtlpReceiver;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::ViewerArgs;
@@ -20,6 +20,9 @@ const POLL: Duration = Duration::from_millis(200);
 /// The viewer could not start or write.
 #[derive(Debug, thiserror::Error)]
 pub enum ViewerError {
+    /// The receiver behind the relays could not be started.
+    #[error("cannot start the OTLP receiver: {0}")]
+    Receiver(std::io::Error),
     /// A port could not be bound.
     #[error("cannot listen on 127.0.0.1:{port} ({what}): {source}")]
     Bind {
@@ -92,7 +95,7 @@ impl Watcher {
 ///
 /// [`ViewerError`] when a port cannot be bound or an SVG written.
 pub async fn run(args: ViewerArgs) -> Result<(), ViewerError> {
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.map_err(ViewerError::Receiver)?;
     relay(args.http_port, receiver.http_port(), "OTLP/HTTP").await?;
     relay(args.grpc_port, receiver.grpc_port(), "OTLP/gRPC").await?;
     println!(

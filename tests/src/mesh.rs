@@ -1,6 +1,7 @@
-//! The shipped Envoy configs (`envoy/gateway.yaml`, `envoy/sidecar.yaml`)
-//! rendered onto free loopback ports, with the filter module built by
-//! `cargo xtask build-filter`, and the topology the end-to-end suites drive:
+//! The topology the end-to-end suites drive, on the shipped Envoy configs
+//! (`envoy/gateway.yaml`, `envoy/sidecar.yaml`) rendered onto free
+//! loopback ports by [`meshtrace_harness::envoy::shipped`], with the
+//! filter module built by `cargo xtask build-filter`:
 //!
 //! ```text
 //! client → gateway (ext_authz → identity) → A inbound → app A
@@ -8,28 +9,27 @@
 //! ```
 
 use anyhow::{Context as _, Result};
+use meshtrace_harness::Protocol;
+use meshtrace_harness::envoy::shipped::{
+    Collector, GatewayPorts, SidecarPorts, render_gateway as render_shipped_gateway,
+    render_sidecar as render_shipped_sidecar,
+};
+use meshtrace_harness::envoy::{EnvoyOptions, EnvoyProcess};
+use meshtrace_harness::filter_config::{Direction, FilterConfig};
+use meshtrace_harness::otlp::OtlpReceiver;
+use meshtrace_harness::ports::free_ports;
+use meshtrace_harness::tools::filter_wasm;
 
-use crate::envoy::{EnvoyOptions, EnvoyProcess, config_template, render};
-use crate::otlp_receiver::OtlpReceiver;
-use crate::ports::free_port;
 use crate::services::{IdentityService, Next, RecordingApp};
-use crate::tools::filter_wasm;
 
-/// The filter configuration the shipped configs carry, as rendered text.
-const SHIPPED_COLLECTOR: &str =
-    r#""collector":{"cluster":"otel_collector","protocol":"http/protobuf"}"#;
-
-/// How the suites vary the shipped filter configuration.
-#[derive(Debug, Clone)]
+/// How the suites vary the shipped filter configuration: members set over
+/// every instance, then over the inbound ones (gateway, sidecar inbound).
+#[derive(Debug, Clone, Default)]
 pub struct FilterTweaks {
-    /// Replaces the shipped `"collector":{...}` member.
-    pub collector: String,
-    /// Members inserted after `"direction":"..."`, each followed by `,`,
-    /// e.g. `"sampler":{"ratio":0},`.
-    pub extra: String,
-    /// Members inserted in the inbound instances only (gateway, sidecar
-    /// inbound), e.g. `"spawn_upstream_span":true,`.
-    pub inbound_extra: String,
+    /// Set over every instance.
+    pub all: FilterConfig,
+    /// Set over the inbound instances only, after `all`.
+    pub inbound: FilterConfig,
 }
 
 // === impl FilterTweaks ===
@@ -37,72 +37,58 @@ pub struct FilterTweaks {
 impl FilterTweaks {
     /// The shipped configuration, exporting over OTLP/HTTP.
     pub fn http() -> Self {
-        Self {
-            collector: SHIPPED_COLLECTOR.to_owned(),
-            extra: String::new(),
-            inbound_extra: String::new(),
-        }
+        Self::over(Protocol::HttpProtobuf)
     }
 
     /// Exporting over OTLP/gRPC to the `otel_collector_grpc` cluster.
     pub fn grpc() -> Self {
+        Self::over(Protocol::Grpc)
+    }
+
+    fn over(protocol: Protocol) -> Self {
         Self {
-            collector: r#""collector":{"cluster":"otel_collector_grpc","protocol":"grpc"}"#
-                .to_owned(),
-            extra: String::new(),
-            inbound_extra: String::new(),
+            all: FilterConfig::new().with_collector(protocol),
+            inbound: FilterConfig::new(),
         }
     }
 
-    /// Adds members after `direction` (each with a trailing comma).
-    pub fn with_extra(mut self, members: &str) -> Self {
-        self.extra.push_str(members);
+    /// Sets more members over every instance.
+    pub fn with(mut self, f: impl FnOnce(FilterConfig) -> FilterConfig) -> Self {
+        self.all = f(self.all);
         self
     }
 
-    /// Adds members to the inbound instances only (each with a trailing
-    /// comma).
-    pub fn with_inbound_extra(mut self, members: &str) -> Self {
-        self.inbound_extra.push_str(members);
+    /// Sets more members over the inbound instances only.
+    pub fn with_inbound(mut self, f: impl FnOnce(FilterConfig) -> FilterConfig) -> Self {
+        self.inbound = f(self.inbound);
         self
     }
 
-    /// Replaces the collector member.
-    pub fn with_collector(mut self, member: &str) -> Self {
-        self.collector = member.to_owned();
-        self
-    }
-
-    fn replacements(&self) -> Vec<(&'static str, String)> {
-        vec![
-            (SHIPPED_COLLECTOR, self.collector.clone()),
-            (
-                r#""direction":"inbound","#,
-                format!(
-                    r#""direction":"inbound",{}{}"#,
-                    self.extra, self.inbound_extra
-                ),
-            ),
-        ]
+    /// `shipped` with the tweaks applied.
+    pub fn apply(&self, shipped: FilterConfig) -> FilterConfig {
+        let inbound = shipped.direction() == Some(Direction::Inbound);
+        let config = shipped.merged(&self.all);
+        if inbound {
+            config.merged(&self.inbound)
+        } else {
+            config
+        }
     }
 }
 
-/// Ports of one sidecar.
-#[derive(Debug, Clone, Copy)]
-pub struct SidecarPorts {
-    /// Inbound listener.
-    pub inbound: u16,
-    /// Outbound listener.
-    pub outbound: u16,
-    /// The local app.
-    pub app: u16,
-    /// Where the outbound listener sends.
-    pub upstream: u16,
+/// Where the shipped collector clusters point: at `receiver`.
+pub fn collector(receiver: &OtlpReceiver) -> Collector {
+    Collector::local(receiver.http_port(), receiver.grpc_port())
 }
 
-/// Renders `envoy/sidecar.yaml` for `service` on these ports. `extra`
-/// replacements apply first, to the shipped text (e.g. to remove the
-/// collector endpoint).
+/// Renders `envoy/sidecar.yaml` for `service` on these ports, exporting to
+/// `receiver`. `extra` replacements apply first, to the shipped text (e.g.
+/// to remove the collector endpoint).
+///
+/// # Errors
+///
+/// If the module is not built or the shipped config no longer has what
+/// is substituted.
 pub fn render_sidecar(
     service: &str,
     ports: SidecarPorts,
@@ -110,90 +96,33 @@ pub fn render_sidecar(
     tweaks: &FilterTweaks,
     extra: &[(&str, String)],
 ) -> Result<String> {
-    let mut replacements = extra.to_vec();
-    replacements.extend(common_replacements(receiver));
-    replacements.extend(sidecar_replacements(service, ports));
-    let mut direction_out = tweaks.replacements();
-    direction_out.push((
-        r#""direction":"outbound","#,
-        format!(r#""direction":"outbound",{}"#, tweaks.extra),
-    ));
-    replacements.extend(direction_out);
-    render(&config_template("sidecar.yaml")?, &replacements)
+    Ok(render_shipped_sidecar(
+        service,
+        ports,
+        &collector(receiver),
+        &filter_wasm()?,
+        |c| tweaks.apply(c),
+        extra,
+    )?)
 }
 
 /// Renders `envoy/gateway.yaml`: edge listener, identity service, backend.
+///
+/// # Errors
+///
+/// As [`render_sidecar`].
 pub fn render_gateway(
-    edge: u16,
-    identity: u16,
-    backend: u16,
+    ports: GatewayPorts,
     receiver: &OtlpReceiver,
     tweaks: &FilterTweaks,
 ) -> Result<String> {
-    let mut replacements = common_replacements(receiver);
-    replacements.extend(gateway_replacements(edge, identity, backend));
-    replacements.extend(tweaks.replacements());
-    render(&config_template("gateway.yaml")?, &replacements)
-}
-
-/// The replacements that put `envoy/sidecar.yaml` on loopback `ports` as
-/// `service` (admin on an ephemeral port): shared by the suites and the
-/// demo.
-pub fn sidecar_replacements(service: &str, ports: SidecarPorts) -> Vec<(&'static str, String)> {
-    vec![
-        ("port_value: 9901 }", "port_value: 0 }".to_owned()),
-        (
-            "address: 0.0.0.0, port_value: 15006 }",
-            format!("address: 127.0.0.1, port_value: {} }}", ports.inbound),
-        ),
-        (
-            "port_value: 15001 }",
-            format!("port_value: {} }}", ports.outbound),
-        ),
-        (
-            "port_value: 8080 }",
-            format!("port_value: {} }}", ports.app),
-        ),
-        (
-            "port_value: 15106 }",
-            format!("port_value: {} }}", ports.upstream),
-        ),
-        (
-            r#""service_name":"app""#,
-            format!(r#""service_name":"{service}""#),
-        ),
-    ]
-}
-
-/// The replacements that put `envoy/gateway.yaml`'s edge listener on
-/// loopback `edge`, its identity (ext_authz) cluster on `identity` and its
-/// backend on `backend` (admin on an ephemeral port): shared by the suites
-/// and the demo.
-pub fn gateway_replacements(edge: u16, identity: u16, backend: u16) -> Vec<(&'static str, String)> {
-    vec![
-        ("port_value: 9902 }", "port_value: 0 }".to_owned()),
-        (
-            "address: 0.0.0.0, port_value: 10000 }",
-            format!("address: 127.0.0.1, port_value: {edge} }}"),
-        ),
-        ("port_value: 8181 }", format!("port_value: {identity} }}")),
-        ("port_value: 15006 }", format!("port_value: {backend} }}")),
-    ]
-}
-
-fn common_replacements(receiver: &OtlpReceiver) -> Vec<(&'static str, String)> {
-    let wasm = filter_wasm().display().to_string();
-    vec![
-        ("/etc/envoy/meshtrace_filter.wasm", wasm),
-        (
-            "port_value: 4318 }",
-            format!("port_value: {} }}", receiver.http_port()),
-        ),
-        (
-            "port_value: 4317 }",
-            format!("port_value: {} }}", receiver.grpc_port()),
-        ),
-    ]
+    Ok(render_shipped_gateway(
+        ports,
+        &collector(receiver),
+        &filter_wasm()?,
+        |c| tweaks.apply(c),
+        &[],
+    )?)
 }
 
 /// The whole topology, stopped on drop.
@@ -220,16 +149,14 @@ pub struct Mesh {
 
 impl Mesh {
     /// Starts the receiver, services and the three Envoys.
+    ///
+    /// # Errors
+    ///
+    /// When a part cannot be started (named in the error).
     pub async fn start(tweaks: &FilterTweaks) -> Result<Self> {
-        let receiver = OtlpReceiver::start().await;
+        let receiver = OtlpReceiver::start().await.context("OTLP receiver")?;
         let identity = IdentityService::start().await;
-        let (a_in, a_out, b_in, b_out, edge) = (
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-        );
+        let [a_in, a_out, b_in, b_out, b_upstream, edge] = free_ports::<6>()?;
         let app_b = RecordingApp::start("service-b", None).await;
         let app_a = RecordingApp::start(
             "service-a",
@@ -237,43 +164,35 @@ impl Mesh {
         )
         .await;
         let opts = EnvoyOptions::default();
+        let ports_b = SidecarPorts {
+            inbound: b_in,
+            outbound: b_out,
+            app: app_b.port(),
+            upstream: b_upstream,
+        };
         let sidecar_b = EnvoyProcess::start(
-            &render_sidecar(
-                "service-b",
-                SidecarPorts {
-                    inbound: b_in,
-                    outbound: b_out,
-                    app: app_b.port(),
-                    upstream: free_port(),
-                },
-                &receiver,
-                tweaks,
-                &[],
-            )?,
+            &render_sidecar("service-b", ports_b, &receiver, tweaks, &[])?,
             opts.clone(),
         )
         .context("sidecar B")?;
+        let ports_a = SidecarPorts {
+            inbound: a_in,
+            outbound: a_out,
+            app: app_a.port(),
+            upstream: b_in,
+        };
         let sidecar_a = EnvoyProcess::start(
-            &render_sidecar(
-                "service-a",
-                SidecarPorts {
-                    inbound: a_in,
-                    outbound: a_out,
-                    app: app_a.port(),
-                    upstream: b_in,
-                },
-                &receiver,
-                tweaks,
-                &[],
-            )?,
+            &render_sidecar("service-a", ports_a, &receiver, tweaks, &[])?,
             opts.clone(),
         )
         .context("sidecar A")?;
-        let gateway = EnvoyProcess::start(
-            &render_gateway(edge, identity.port(), a_in, &receiver, tweaks)?,
-            opts,
-        )
-        .context("gateway")?;
+        let gateway_ports = GatewayPorts {
+            edge,
+            identity: identity.port(),
+            backend: a_in,
+        };
+        let gateway = EnvoyProcess::start(&render_gateway(gateway_ports, &receiver, tweaks)?, opts)
+            .context("gateway")?;
         Ok(Self {
             receiver,
             identity,

@@ -10,9 +10,9 @@ use meshtrace::nats::{Delivery, JetStreamDelivery, Subscription};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
-use crate::nats::NatsServer;
-use crate::otlp_receiver::{OtlpReceiver, ReceivedSpan};
 use crate::sdk_pipeline::{Transport, flush, install};
+use meshtrace_harness::nats::NatsServer;
+use meshtrace_harness::otlp::{OtlpReceiver, ReceivedSpan};
 
 /// The service name the NATS suites export under.
 pub const SERVICE_NAME: &str = "meshtrace-native-nats";
@@ -46,7 +46,7 @@ impl Traced {
             .unwrap_or_else(|e| panic!("nats-server start task: {e}"))
             .unwrap_or_else(|e| panic!("nats-server did not start: {e:#}"));
         let client = connect(&server).await;
-        let receiver = OtlpReceiver::start().await;
+        let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
         let provider = install(&receiver, Transport::Grpc, SERVICE_NAME);
         Self {
             server,

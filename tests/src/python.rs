@@ -17,7 +17,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use meshtrace_tests::nats::NatsServer;
+//! use meshtrace_harness::nats::NatsServer;
 //! use meshtrace_tests::python::{Mode, PythonPeer};
 //!
 //! # fn run() -> anyhow::Result<()> {
@@ -34,17 +34,17 @@
 #[cfg(test)]
 mod tests;
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use meshtrace_harness::process::{ChildProcess, Output};
+use meshtrace_harness::tools::{python_binary, workspace_root};
 use serde_json::Value;
-
-use crate::tools::{python_binary, workspace_root};
+use tempfile::TempDir;
 
 /// The script, relative to the workspace root.
 pub const SCRIPT: &str = "tests/python/nats_peer.py";
@@ -176,13 +176,14 @@ pub struct Consumer {
     deadline: Instant,
 }
 
-/// A child process whose stdout lines arrive on a channel and whose
-/// stderr is collected by a thread; killed on drop.
+/// The script under the harness's process guard, its stdout lines
+/// arriving on a channel, its stderr in a file; killed on drop.
 #[derive(Debug)]
 struct Process {
-    child: Child,
+    process: ChildProcess,
     lines: Receiver<String>,
-    stderr: Option<JoinHandle<String>>,
+    // Holds the stderr file; dropped after `process`.
+    _dir: TempDir,
 }
 
 // === impl Mode ===
@@ -278,10 +279,6 @@ impl PythonPeer {
     ///
     /// If the script fails (its stderr is in the message), takes over
     /// 30 s, or prints something that is not one [`Published`].
-    ///
-    /// # Panics
-    ///
-    /// If the Python interpreter is missing (run `cargo xtask setup`).
     pub fn publish(url: &str, subject: &str, mode: Mode) -> Result<Published> {
         let mut published = Self::publish_with(url, subject, mode, &PublishOptions::default())?;
         match (published.pop(), published.is_empty()) {
@@ -295,10 +292,6 @@ impl PythonPeer {
     /// # Errors
     ///
     /// As [`PythonPeer::publish`].
-    ///
-    /// # Panics
-    ///
-    /// If the Python interpreter is missing (run `cargo xtask setup`).
     pub fn publish_with(
         url: &str,
         subject: &str,
@@ -331,10 +324,6 @@ impl PythonPeer {
     /// # Errors
     ///
     /// As [`PythonPeer::consume_with`].
-    ///
-    /// # Panics
-    ///
-    /// If the Python interpreter is missing (run `cargo xtask setup`).
     pub fn consume(url: &str, subject: &str, count: usize, timeout: Duration) -> Result<Consumer> {
         let opts = ConsumeOptions::default()
             .with_count(count)
@@ -349,10 +338,6 @@ impl PythonPeer {
     ///
     /// If the script cannot be run, exits or prints something else first,
     /// or is not ready within 30 s; the message holds its stderr.
-    ///
-    /// # Panics
-    ///
-    /// If the Python interpreter is missing (run `cargo xtask setup`).
     pub fn consume_with(url: &str, subject: &str, opts: &ConsumeOptions) -> Result<Consumer> {
         let count = opts.count.to_string();
         let timeout = opts.timeout.as_secs_f64().to_string();
@@ -494,27 +479,31 @@ impl Consumed {
 // === impl Process ===
 
 impl Process {
-    /// Runs the script with `args`, stdin closed, stdout and stderr piped,
-    /// and without the caller's `OTEL_*` variables (the peer's SDK would
-    /// read them: a developer's `OTEL_TRACES_SAMPLER` must not change it).
+    /// Runs the script with `args`, stdin closed, stdout piped, stderr in a
+    /// log file, and without the caller's `OTEL_*` variables (the peer's
+    /// SDK would read them: a developer's `OTEL_TRACES_SAMPLER` must not
+    /// change it).
     fn spawn(args: &[&str]) -> Result<Self> {
-        let python = python_binary();
+        let python = python_binary()?;
+        let dir = tempfile::Builder::new()
+            .prefix("meshtrace-python-")
+            .tempdir()
+            .context("cannot create a temp dir for nats_peer.py")?;
         let mut command = Command::new(&python);
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("OTEL_") {
                 command.env_remove(name);
             }
         }
-        let mut child = command
-            .arg(PythonPeer::script())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot run {} {SCRIPT}", python.display()))?;
-        let stdout = child.stdout.take().context("no stdout pipe")?;
-        let mut stderr = child.stderr.take().context("no stderr pipe")?;
+        command.arg(PythonPeer::script()).args(args);
+        let process = ChildProcess::spawn(
+            "nats_peer.py",
+            &mut command,
+            Output::Piped(dir.path().join("stderr.log")),
+        )?;
+        // The script reads nothing: its stdin is closed at once.
+        drop(process.take_stdin());
+        let stdout = process.take_stdout().context("no stdout pipe")?;
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -524,15 +513,10 @@ impl Process {
                 }
             }
         });
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
         Ok(Self {
-            child,
+            process,
             lines,
-            stderr: Some(stderr),
+            _dir: dir,
         })
     }
 
@@ -555,40 +539,25 @@ impl Process {
             match self.next_line(deadline) {
                 Ok(Some(line)) => lines.push(line),
                 Ok(None) => break,
-                Err(_) => {
-                    let _ = self.child.kill();
-                    return Err(self.failure("still running at its deadline; killed"));
-                }
+                Err(_) => return Err(self.failure("still running at its deadline; killed")),
             }
         }
-        let status = self.child.wait().context("cannot wait for nats_peer.py")?;
-        if !status.success() {
-            return Err(self.failure(&format!("failed ({status})")));
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.process.wait_exit(left) {
+            Some(status) if status.success() => Ok(lines),
+            Some(status) => Err(self.failure(&format!("failed ({status})"))),
+            None => Err(self.failure("closed stdout but did not exit; killed")),
         }
-        Ok(lines)
     }
 
-    /// An error saying what went wrong, with the script's stderr (once it
-    /// has exited; killed first if it has not).
+    /// An error saying what went wrong, with the script's stderr (killed
+    /// first if it is still running).
     fn failure(&mut self, what: &str) -> anyhow::Error {
-        if !matches!(self.child.try_wait(), Ok(Some(_))) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let stderr = self
-            .stderr
-            .take()
-            .and_then(|handle| handle.join().ok())
-            .unwrap_or_default();
-        anyhow!("nats_peer.py {what}; stderr:\n{}", stderr.trim_end())
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // Already exited if kill fails; wait reaps it either way.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
+        anyhow!(
+            "nats_peer.py {what}; stderr:\n{}",
+            self.process.log().trim_end()
+        )
     }
 }
 

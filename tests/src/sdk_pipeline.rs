@@ -16,7 +16,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 
-use crate::otlp_receiver::OtlpReceiver;
+use meshtrace_harness::otlp::OtlpReceiver;
 
 /// The OTLP transport the exporter uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

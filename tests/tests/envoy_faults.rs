@@ -8,11 +8,13 @@
 
 use std::time::Duration;
 
-use meshtrace_tests::envoy::{EnvoyOptions, EnvoyProcess};
-use meshtrace_tests::http_client::HttpClient;
-use meshtrace_tests::mesh::{FilterTweaks, SidecarPorts, render_sidecar};
-use meshtrace_tests::otlp_receiver::{FaultMode, OtlpReceiver};
-use meshtrace_tests::ports::free_port;
+use meshtrace_harness::envoy::shipped::SidecarPorts;
+use meshtrace_harness::envoy::{EnvoyOptions, EnvoyProcess};
+use meshtrace_harness::filter_config::FilterConfig;
+use meshtrace_harness::http_client::HttpClient;
+use meshtrace_harness::otlp::{FaultMode, OtlpReceiver};
+use meshtrace_harness::ports::free_port;
+use meshtrace_tests::mesh::{FilterTweaks, render_sidecar};
 use meshtrace_tests::services::RecordingApp;
 use tokio::sync::Mutex;
 
@@ -22,8 +24,13 @@ const REQUESTS: usize = 1_000;
 const CONNECTIONS: usize = 8;
 
 /// Small bounds so the queue cap is reached within 1,000 requests.
-const BOUNDED: &str =
-    r#""batch":{"max_spans":50,"max_queued_spans":200,"max_in_flight":2,"flush_interval_ms":100},"#;
+fn bounded(config: FilterConfig) -> FilterConfig {
+    config
+        .with_max_spans(50)
+        .with_max_queued_spans(200)
+        .with_max_in_flight(2)
+        .with_flush_interval_ms(100)
+}
 
 /// The shipped collector cluster's endpoint, removed for "no endpoint".
 const COLLECTOR_ENDPOINT: &str = "      cluster_name: otel_collector
@@ -46,14 +53,14 @@ async fn sidecar(
     concurrency: u32,
 ) -> Sidecar {
     let app = RecordingApp::start("app", None).await;
-    let inbound = free_port();
+    let inbound = free_port().expect("free port");
     let yaml = render_sidecar(
         "app",
         SidecarPorts {
             inbound,
-            outbound: free_port(),
+            outbound: free_port().expect("free port"),
             app: app.port(),
-            upstream: free_port(),
+            upstream: free_port().expect("free port"),
         },
         receiver,
         tweaks,
@@ -97,6 +104,7 @@ async fn load(port: u16, n: usize, connections: usize) -> Vec<u16> {
 fn counter(envoy: &EnvoyProcess, name: &str) -> u64 {
     envoy
         .stat(&format!("wasmcustom.meshtrace.{name}"))
+        .expect("stats")
         .unwrap_or(0)
 }
 
@@ -107,9 +115,9 @@ async fn fail_open(
     extra: &[(&str, String)],
 ) {
     let _serial = SERIAL.lock().await;
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
     receiver.set_mode(mode);
-    let side = sidecar(&receiver, &tweaks.with_extra(BOUNDED), extra, 1).await;
+    let side = sidecar(&receiver, &tweaks.with(bounded), extra, 1).await;
     let envoy = &side.envoy;
 
     // Warm up (VM, connections, allocator) before the baseline.
@@ -118,8 +126,10 @@ async fn fail_open(
         "{scenario}: warm-up"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let vms_before = envoy.stat("wasm.envoy.wasm.runtime.v8.active");
-    let rss_before = envoy.rss_kib();
+    let vms_before = envoy
+        .stat("wasm.envoy.wasm.runtime.v8.active")
+        .expect("stats");
+    let rss_before = envoy.rss_kib().expect("rss");
 
     let bad = load(side.inbound, REQUESTS, CONNECTIONS).await;
     assert!(
@@ -129,7 +139,7 @@ async fn fail_open(
 
     // Let in-flight exports fail (timeouts are 200 ms here).
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let rss_after = envoy.rss_kib();
+    let rss_after = envoy.rss_kib().expect("rss");
     let started = counter(envoy, "spans_started");
     let failures = counter(envoy, "export_failures");
     let dropped = counter(envoy, "spans_dropped");
@@ -148,7 +158,9 @@ async fn fail_open(
     assert!(dropped > 0, "{scenario}: lost spans are counted");
     assert_eq!(exported, 0, "{scenario}: nothing reached a collector");
     assert_eq!(
-        envoy.stat("wasm.envoy.wasm.runtime.v8.active"),
+        envoy
+            .stat("wasm.envoy.wasm.runtime.v8.active")
+            .expect("stats"),
         vms_before,
         "{scenario}: no Wasm VM was lost"
     );
@@ -173,7 +185,7 @@ async fn fail_open_when_the_collector_cluster_has_no_endpoint() {
     let no_endpoint = [(
         COLLECTOR_ENDPOINT,
         // The comment keeps the port text the renderer substitutes.
-        "      cluster_name: otel_collector\n      endpoints: [] # removed: port_value: 4318 }"
+        "      cluster_name: otel_collector\n      endpoints: [] # removed: address: 127.0.0.1, port_value: 4318 }"
             .to_owned(),
     )];
     fail_open(
@@ -198,9 +210,7 @@ async fn fail_open_when_the_collector_answers_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_open_when_the_collector_stalls_past_the_timeout() {
-    let tweaks = FilterTweaks::http().with_collector(
-        r#""collector":{"cluster":"otel_collector","protocol":"http/protobuf","timeout_ms":200}"#,
-    );
+    let tweaks = FilterTweaks::http().with(|c| c.with_collector_timeout_ms(200));
     fail_open(
         "collector stalls",
         FaultMode::Stall(Duration::from_secs(3)),
@@ -213,7 +223,7 @@ async fn fail_open_when_the_collector_stalls_past_the_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_from_both_workers_are_all_exported() {
     let _serial = SERIAL.lock().await;
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
     let side = sidecar(&receiver, &FilterTweaks::http(), &[], 2).await;
     let n = 400;
     // Many connections so the kernel spreads them over both workers.
@@ -226,7 +236,7 @@ async fn spans_from_both_workers_are_all_exported() {
     ids.dedup();
     assert_eq!(ids.len(), n, "distinct spans");
 
-    let stats = side.envoy.stats();
+    let stats = side.envoy.stats().expect("stats");
     let per_worker = |w: u32| -> u64 {
         stats
             .iter()

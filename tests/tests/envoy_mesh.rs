@@ -8,13 +8,16 @@
 
 use std::time::Duration;
 
-use meshtrace_tests::envoy::{EnvoyOptions, EnvoyProcess, config_template, render, validate_yaml};
-use meshtrace_tests::http_client::http_get;
+use meshtrace_harness::envoy::shipped::{GatewayPorts, SHIPPED_MODULE};
+use meshtrace_harness::envoy::{
+    EnvoyOptions, EnvoyProcess, config_template, render, validate_yaml,
+};
+use meshtrace_harness::http_client::http_get;
+use meshtrace_harness::otlp::{OtlpReceiver, ReceivedSpan};
+use meshtrace_harness::ports::free_ports;
+use meshtrace_harness::tools::filter_wasm;
 use meshtrace_tests::mesh::{FilterTweaks, Mesh, render_gateway};
-use meshtrace_tests::otlp_receiver::{OtlpReceiver, ReceivedSpan};
-use meshtrace_tests::ports::free_port;
 use meshtrace_tests::services::ReceivedRequest;
-use meshtrace_tests::tools::filter_wasm;
 use tokio::sync::Mutex;
 
 /// Meshes of three Envoys run one at a time on a 2-core machine.
@@ -116,7 +119,9 @@ async fn one_trace_through_the_mesh(tweaks: FilterTweaks, connection: bool) {
             "inbound instances log connection_attributes={mode}:\n{log}"
         );
         assert_eq!(
-            envoy.stat("wasmcustom.meshtrace.attribute_fallbacks"),
+            envoy
+                .stat("wasmcustom.meshtrace.attribute_fallbacks")
+                .expect("stats"),
             Some(0),
             "no evaluation fell back to one-by-one reads: {}",
             envoy.log()
@@ -208,7 +213,7 @@ async fn one_trace_through_the_mesh_over_otlp_http() {
 async fn one_trace_through_the_mesh_over_otlp_grpc() {
     // The gRPC run also asks the inbound instances for the connection
     // attributes.
-    let tweaks = FilterTweaks::grpc().with_extra(r#""attributes":{"connection":true},"#);
+    let tweaks = FilterTweaks::grpc().with(|c| c.with_connection_attributes(true));
     one_trace_through_the_mesh(tweaks, true).await;
 }
 
@@ -218,7 +223,7 @@ async fn one_trace_through_the_mesh_over_otlp_grpc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawn_upstream_span_adds_a_client_child_at_every_inbound_hop() {
     let _serial = SERIAL.lock().await;
-    let tweaks = FilterTweaks::http().with_inbound_extra(r#""spawn_upstream_span":true,"#);
+    let tweaks = FilterTweaks::http().with_inbound(|c| c.with_spawn_upstream_span(true));
     let mesh = Mesh::start(&tweaks).await.expect("mesh starts");
     let resp = http_get(
         mesh.edge_port,
@@ -372,6 +377,7 @@ async fn incoming_context_is_continued_or_restarted() {
     assert!(
         mesh.gateway
             .wait_for_stat("wasmcustom.meshtrace.invalid_traceparent", 8, WAIT)
+            .expect("stats")
             >= 8
     );
 }
@@ -379,7 +385,7 @@ async fn incoming_context_is_continued_or_restarted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampling_ratio_zero_exports_nothing_but_propagates_and_follows_sampled_parents() {
     let _serial = SERIAL.lock().await;
-    let tweaks = FilterTweaks::http().with_extra(r#""sampler":{"ratio":0},"#);
+    let tweaks = FilterTweaks::http().with(|c| c.with_sampler_ratio(0.0));
     let mesh = Mesh::start(&tweaks).await.expect("mesh starts");
 
     for i in 0..5 {
@@ -406,29 +412,25 @@ async fn sampling_ratio_zero_exports_nothing_but_propagates_and_follows_sampled_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_is_rejected_at_load_naming_the_field() {
     let _serial = SERIAL.lock().await;
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
     let cases = [
-        (
-            r#""batch":{"max_spanz":1},"#,
-            "batch.max_spanz",
-            "unknown field",
-        ),
-        (
-            r#""sampler":{"ratio":7},"#,
-            "sampler.ratio",
-            "invalid value",
-        ),
+        ("batch.max_spanz", 1, "unknown field"),
+        ("sampler.ratio", 7, "invalid value"),
     ];
-    for (extra, field, reason) in cases {
+    for (field, value, reason) in cases {
+        let [edge, identity, backend] = free_ports::<3>().expect("free ports");
         let yaml = render_gateway(
-            free_port(),
-            free_port(),
-            free_port(),
+            GatewayPorts {
+                edge,
+                identity,
+                backend,
+            },
             &receiver,
-            &FilterTweaks::http().with_extra(extra),
+            &FilterTweaks::http().with(|c| c.with_member(field, value)),
         )
         .expect("render");
-        let log = EnvoyProcess::start_expect_failure(&yaml, EnvoyOptions::default());
+        let log = EnvoyProcess::start_expect_failure(&yaml, EnvoyOptions::default())
+            .expect("envoy refuses the config");
         assert!(
             log.contains("meshtrace: invalid plugin configuration") && log.contains(field),
             "{reason}: Envoy's log must name {field}:\n{log}"
@@ -438,18 +440,18 @@ async fn bad_configuration_is_rejected_at_load_naming_the_field() {
 
 #[test]
 fn every_shipped_envoy_config_validates() {
-    let wasm = filter_wasm().display().to_string();
+    let wasm = filter_wasm().expect("filter module").display().to_string();
     for name in ["sidecar.yaml", "gateway.yaml"] {
         let yaml = render(
             &config_template(name).expect("read config"),
-            &[("/etc/envoy/meshtrace_filter.wasm", wasm.clone())],
+            &[(SHIPPED_MODULE, wasm.clone())],
         )
         .expect("render");
         validate_yaml(&yaml).unwrap_or_else(|e| panic!("envoy/{name} must validate: {e:#}"));
     }
     // Any new Envoy config under envoy/ must be added above.
     let mut shipped: Vec<String> =
-        std::fs::read_dir(meshtrace_tests::tools::workspace_root().join("envoy"))
+        std::fs::read_dir(meshtrace_harness::tools::workspace_root().join("envoy"))
             .expect("envoy/")
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())

@@ -566,8 +566,11 @@ fn spawn_upstream_span_reports_a_client_child_that_upstream_continues() {
 #[test]
 fn the_module_exports_only_the_callbacks_it_implements() {
     let engine = wasmtime::Engine::default();
-    let module = wasmtime::Module::from_file(&engine, meshtrace_tests::tools::filter_wasm())
-        .expect("the built module compiles");
+    let module = wasmtime::Module::from_file(
+        &engine,
+        meshtrace_harness::tools::filter_wasm().expect("filter module"),
+    )
+    .expect("the built module compiles");
     let exports: Vec<&str> = module.exports().map(|e| e.name()).collect();
     for kept in [
         "proxy_on_context_create",

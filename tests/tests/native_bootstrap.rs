@@ -15,8 +15,9 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use meshtrace_harness::Protocol;
+use meshtrace_harness::otlp::{FaultMode, OtlpReceiver, ReceivedSpan};
 use meshtrace_tests::capture_server::CaptureServer;
-use meshtrace_tests::otlp_receiver::{FaultMode, OtlpReceiver, Protocol, ReceivedSpan};
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue, global};
@@ -267,7 +268,7 @@ fn to_receiver(
     vars: &[(&'static str, &str)],
 ) -> Vec<(&'static str, String)> {
     let (name, endpoint) = match protocol {
-        Protocol::Http => (
+        Protocol::HttpProtobuf => (
             "http/protobuf",
             format!("http://127.0.0.1:{}", receiver.http_port()),
         ),
@@ -296,8 +297,8 @@ const DEFAULT_SPANS: usize = 4;
 
 #[test]
 fn otlp_protocol_picks_grpc_or_http() {
-    for protocol in [Protocol::Grpc, Protocol::Http] {
-        let receiver = OtlpReceiver::start_blocking();
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
         let run = run_child(&to_receiver(&receiver, protocol, &[]));
         let spans = receiver.spans();
         assert_eq!(
@@ -314,7 +315,7 @@ fn otlp_protocol_picks_grpc_or_http() {
 
 #[test]
 fn otlp_protocol_defaults_to_http_protobuf_and_traces_variable_wins() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     // No protocol variable: OTLP/HTTP, the spec default.
     let endpoint = format!("http://127.0.0.1:{}", receiver.http_port());
     run_child(&[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone())]);
@@ -328,11 +329,11 @@ fn otlp_protocol_defaults_to_http_protobuf_and_traces_variable_wins() {
         receiver
             .spans()
             .iter()
-            .all(|s| s.protocol == Protocol::Http)
+            .all(|s| s.protocol == Protocol::HttpProtobuf)
     );
 
     // The traces variable wins over the generic one.
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     let grpc = format!("http://127.0.0.1:{}", receiver.grpc_port());
     run_child(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", grpc),
@@ -355,10 +356,10 @@ fn otlp_protocol_defaults_to_http_protobuf_and_traces_variable_wins() {
 
 #[test]
 fn otlp_protocol_http_json_warns_and_uses_http_protobuf() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     let run = run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
     ));
     assert!(
@@ -370,11 +371,11 @@ fn otlp_protocol_http_json_warns_and_uses_http_protobuf() {
 
 #[test]
 fn code_protocol_and_endpoint_beat_the_variables() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     let grpc = format!("http://127.0.0.1:{}", receiver.grpc_port());
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[(CHILD_PROTOCOL, "grpc"), (CHILD_ENDPOINT, &grpc)],
     ));
     assert_eq!(
@@ -409,7 +410,7 @@ fn otlp_endpoint_that_is_not_a_url_is_an_init_error() {
 #[test]
 fn otlp_endpoint_and_traces_endpoint_name_the_collector() {
     // The generic endpoint is a base URL: `/v1/traces` is appended.
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&[(
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         format!("http://127.0.0.1:{}", receiver.http_port()),
@@ -418,7 +419,7 @@ fn otlp_endpoint_and_traces_endpoint_name_the_collector() {
 
     // The traces endpoint is used as is and wins over the generic one,
     // which here points at nothing.
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     let dead = TcpListener::bind("127.0.0.1:0").expect("bind a port to leave unserved");
     let dead_port = dead.local_addr().expect("its address").port();
     drop(dead);
@@ -444,10 +445,10 @@ fn otlp_endpoint_and_traces_endpoint_name_the_collector() {
 
 #[test]
 fn sdk_disabled_exports_and_injects_nothing() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     let run = run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[("OTEL_SDK_DISABLED", "true")],
     ));
     assert_eq!(run.value("enabled"), Some("false"), "{run:#?}");
@@ -462,7 +463,7 @@ fn sdk_disabled_exports_and_injects_nothing() {
     // Any other value leaves the SDK on.
     let run = run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[("OTEL_SDK_DISABLED", "false")],
     ));
     assert_eq!(run.value("enabled"), Some("true"), "{run:#?}");
@@ -473,7 +474,7 @@ fn sdk_disabled_exports_and_injects_nothing() {
 
 #[test]
 fn propagators_choose_what_is_injected() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     for (value, want, why) in [
         (
             None,
@@ -497,7 +498,7 @@ fn propagators_choose_what_is_injected() {
         if let Some(value) = value {
             vars.push(("OTEL_PROPAGATORS", value));
         }
-        let run = run_child(&to_receiver(&receiver, Protocol::Http, &vars));
+        let run = run_child(&to_receiver(&receiver, Protocol::HttpProtobuf, &vars));
         let injected = run.injected();
         let keys: Vec<_> = injected.keys().map(String::as_str).collect();
         assert_eq!(keys, want, "{why}: {run:#?}");
@@ -516,10 +517,10 @@ fn propagators_choose_what_is_injected() {
 
 #[test]
 fn propagators_unknown_name_is_a_warning_naming_it() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     let run = run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[("OTEL_PROPAGATORS", "b3multi,tracecontext")],
     ));
     assert!(
@@ -538,18 +539,18 @@ fn propagators_unknown_name_is_a_warning_naming_it() {
 
 #[test]
 fn traces_exporter_otlp_console_none() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[("OTEL_TRACES_EXPORTER", "otlp")],
     ));
     assert_eq!(receiver.span_count(), DEFAULT_SPANS, "otlp exports");
 
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     let run = run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[("OTEL_TRACES_EXPORTER", "console")],
     ));
     assert_eq!(receiver.span_count(), 0, "console sends nothing over OTLP");
@@ -559,7 +560,7 @@ fn traces_exporter_otlp_console_none() {
 
     let run = run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[("OTEL_TRACES_EXPORTER", "none")],
     ));
     assert_eq!(receiver.span_count(), 0, "none exports nothing");
@@ -575,10 +576,10 @@ fn traces_exporter_otlp_console_none() {
 
 #[test]
 fn traces_exporter_code_override_beats_the_variable() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[("OTEL_TRACES_EXPORTER", "otlp"), (CHILD_EXPORTER, "none")],
     ));
     assert_eq!(receiver.span_count(), 0, "with_exporter(None) wins");
@@ -588,10 +589,10 @@ fn traces_exporter_code_override_beats_the_variable() {
 
 #[test]
 fn service_name_variable_wins_over_code() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[(CHILD_SERVICE, "from-code")],
     ));
     let spans = receiver.spans();
@@ -601,10 +602,10 @@ fn service_name_variable_wins_over_code() {
         "code default: {spans:#?}"
     );
 
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[
             (CHILD_SERVICE, "from-code"),
             ("OTEL_SERVICE_NAME", "from-env"),
@@ -622,10 +623,10 @@ fn service_name_variable_wins_over_code() {
 
 #[test]
 fn resource_attributes_reach_the_collector() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[
             (CHILD_SERVICE, "from-code"),
             (
@@ -684,12 +685,12 @@ fn sampler_variables_change_what_is_exported() {
         ),
         ("parentbased_always_off", None, 0, "00", "no parent: off"),
     ] {
-        let receiver = OtlpReceiver::start_blocking();
+        let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
         let mut vars = vec![("OTEL_TRACES_SAMPLER", sampler)];
         if let Some(arg) = arg {
             vars.push(("OTEL_TRACES_SAMPLER_ARG", arg));
         }
-        let run = run_child(&to_receiver(&receiver, Protocol::Http, &vars));
+        let run = run_child(&to_receiver(&receiver, Protocol::HttpProtobuf, &vars));
         assert_eq!(
             receiver.span_count(),
             want,
@@ -710,10 +711,10 @@ fn sampler_variables_change_what_is_exported() {
 fn bsp_schedule_delay_exports_before_shutdown() {
     // The child exits 1.5 s after its spans without a shutdown flush: only
     // a scheduled export gets them out.
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
             (CHILD_EXIT_AFTER_MS, "1500"),
@@ -725,10 +726,10 @@ fn bsp_schedule_delay_exports_before_shutdown() {
         "100 ms delay: exported while running"
     );
 
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[
             ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
             (CHILD_EXIT_AFTER_MS, "1500"),
@@ -743,10 +744,10 @@ fn bsp_schedule_delay_exports_before_shutdown() {
 
 #[test]
 fn bsp_max_queue_size_drops_the_overflow() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[
             ("OTEL_BSP_MAX_QUEUE_SIZE", "5"),
             ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
@@ -762,10 +763,10 @@ fn bsp_max_queue_size_drops_the_overflow() {
     );
 
     // The default queue (2048) keeps them all.
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[("OTEL_BSP_SCHEDULE_DELAY", "60000"), (CHILD_SPANS, "100")],
     ));
     assert_eq!(receiver.span_count(), 102);
@@ -773,10 +774,10 @@ fn bsp_max_queue_size_drops_the_overflow() {
 
 #[test]
 fn bsp_max_export_batch_size_caps_each_export() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[
             ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10"),
             ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
@@ -867,9 +868,9 @@ fn traces_specific_headers_and_compression_variables_apply() {
 /// Runs a child against a receiver that stalls every export for 30 s and
 /// returns how long dropping the guard took; asserts the export reached it.
 fn drop_ms_against_stalled_collector(vars: &[(&'static str, &str)]) -> u128 {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     receiver.set_mode(FaultMode::Stall(Duration::from_secs(30)));
-    let run = run_child(&to_receiver(&receiver, Protocol::Http, vars));
+    let run = run_child(&to_receiver(&receiver, Protocol::HttpProtobuf, vars));
     assert!(
         receiver.export_attempts().stalled >= 1,
         "the export reached the receiver"
@@ -913,8 +914,8 @@ fn bsp_export_timeout_bounds_one_export() {
 #[test]
 fn shutdown_flushes_every_span_on_both_runtime_flavours() {
     for flavour in ["current", "multi", "none"] {
-        for protocol in [Protocol::Grpc, Protocol::Http] {
-            let receiver = OtlpReceiver::start_blocking();
+        for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+            let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
             // The default 5 s schedule delay: only the drop's flush exports.
             let run = run_child(&to_receiver(
                 &receiver,
@@ -935,7 +936,7 @@ fn shutdown_flushes_every_span_on_both_runtime_flavours() {
 #[test]
 fn force_flush_exports_without_shutdown_on_both_runtime_flavours() {
     for flavour in ["current", "multi"] {
-        let receiver = OtlpReceiver::start_blocking();
+        let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
         // A 60 s schedule delay and an exit without the guard's drop: only
         // the explicit flush exports.
         let run = run_child(&to_receiver(
@@ -954,10 +955,10 @@ fn force_flush_exports_without_shutdown_on_both_runtime_flavours() {
 
 #[test]
 fn tracing_bridge_can_be_turned_off() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[(CHILD_NO_BRIDGE, "1")],
     ));
     assert_eq!(names(&receiver.spans()), ["parent", "work-0", "work-1"]);
@@ -965,18 +966,18 @@ fn tracing_bridge_can_be_turned_off() {
 
 #[test]
 fn tracing_bridge_exports_info_spans_by_default_and_more_when_asked() {
-    let receiver = OtlpReceiver::start_blocking();
-    run_child(&to_receiver(&receiver, Protocol::Http, &[]));
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
+    run_child(&to_receiver(&receiver, Protocol::HttpProtobuf, &[]));
     assert_eq!(
         names(&receiver.spans()),
         ["bridged", "parent", "work-0", "work-1"],
         "debug spans stay out by default"
     );
 
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[(CHILD_TRACING_LEVEL, "debug")],
     ));
     assert_eq!(
@@ -991,7 +992,7 @@ fn tracing_bridge_exports_info_spans_by_default_and_more_when_asked() {
 /// batches make many exports while the child still has spans to send.
 #[test]
 fn tracing_bridge_never_exports_the_export_path_itself() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     let run = run_child(&to_receiver(
         &receiver,
         Protocol::Grpc,
@@ -1018,10 +1019,10 @@ fn tracing_bridge_never_exports_the_export_path_itself() {
 
 #[test]
 fn existing_tracing_subscriber_is_kept_with_a_warning() {
-    let receiver = OtlpReceiver::start_blocking();
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
     let run = run_child(&to_receiver(
         &receiver,
-        Protocol::Http,
+        Protocol::HttpProtobuf,
         &[(CHILD_PRESET_SUBSCRIBER, "1")],
     ));
     assert!(
@@ -1037,8 +1038,8 @@ fn existing_tracing_subscriber_is_kept_with_a_warning() {
 
 #[test]
 fn instrument_spans_join_the_trace() {
-    let receiver = OtlpReceiver::start_blocking();
-    let run = run_child(&to_receiver(&receiver, Protocol::Http, &[]));
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
+    let run = run_child(&to_receiver(&receiver, Protocol::HttpProtobuf, &[]));
     let spans = receiver.spans();
     assert_eq!(
         names(&spans),

@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use meshtrace::http::{ServerTraceLayer, TracedClient};
-use meshtrace_tests::otlp_receiver::{OtlpReceiver, ReceivedSpan};
+use meshtrace_harness::otlp::{OtlpReceiver, ReceivedSpan};
 use meshtrace_tests::sdk_pipeline::{Transport, flush, install};
 use opentelemetry::global;
 use opentelemetry::trace::Tracer;
@@ -203,7 +203,7 @@ fn chain<'a>(
 
 async fn run_flow(transport: Transport) {
     let _globals = GLOBALS.lock().await;
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
     let provider = install(&receiver, transport, SERVICE_NAME);
     let apps = start_apps().await;
 
@@ -348,7 +348,7 @@ async fn a_calls_b_over_otlp_http_protobuf() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_without_traceparent_starts_a_new_trace() {
     let _globals = GLOBALS.lock().await;
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
     let provider = install(&receiver, Transport::Grpc, SERVICE_NAME);
     let apps = start_apps().await;
 

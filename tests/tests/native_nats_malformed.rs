@@ -15,8 +15,8 @@ use meshtrace::nats::{
     DecodeError, JetStreamDelivery, JetStreamProcessError, ProcessError, PublishError, Publisher,
     Subscription,
 };
+use meshtrace_harness::nats::{NatsOptions, NatsServer};
 use meshtrace_tests::messaging::{Traced, WAIT, connect, links, order_event};
-use meshtrace_tests::nats::{NatsOptions, NatsServer};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 static GLOBALS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use meshtrace::bootstrap::OtlpProtocol;
 use meshtrace_bench::nats::{self, NatsPlan};
-use meshtrace_bench::sink::Sink;
-use meshtrace_tests::nats::{NatsOptions, NatsServer};
+use meshtrace_harness::nats::{NatsOptions, NatsServer};
+use meshtrace_harness::otlp::{HTTP_TRACES_PATH, OtlpReceiver, Retention};
 
 const USAGE: &str = "\
 usage: meshtrace-bench-nats [--rounds N] [--messages N] [--payload BYTES] [--out DIR]
@@ -83,9 +83,10 @@ fn run(args: Args) -> Result<bool, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
-    let sink = Sink::start(runtime.handle()).map_err(|e| format!("sink: {e}"))?;
+    let sink = OtlpReceiver::start_on(runtime.handle(), Retention::CountOnly)
+        .map_err(|e| format!("sink: {e}"))?;
     let server = NatsServer::start_with(NatsOptions::default().with_jetstream(false))
-        .map_err(|e| format!("nats-server: {e:#}"))?;
+        .map_err(|e| format!("nats-server: {e}"))?;
     let telemetry = meshtrace::Builder::new()
         .with_service_name("meshtrace-bench-nats")
         // OTLP/HTTP: the sink counts those bodies in place, so it takes
@@ -94,7 +95,7 @@ fn run(args: Args) -> Result<bool, String> {
         .with_endpoint(format!(
             "http://127.0.0.1:{}{}",
             sink.http_port(),
-            meshtrace_bench::sink::HTTP_TRACES_PATH
+            HTTP_TRACES_PATH
         ))
         .init()
         .map_err(|e| format!("telemetry: {e}"))?;

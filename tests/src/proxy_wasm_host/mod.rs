@@ -74,7 +74,7 @@ pub use callouts::{GrpcCallout, HttpCallout};
 pub use clock::START_UNIX_SECS;
 pub use headers::serialize_pairs;
 pub use host::{PluginHost, StreamId};
-pub use module::{FILTER_WASM_ENV, WasmModule, filter_module, filter_module_path};
+pub use module::{WasmModule, filter_module, filter_module_path};
 pub use records::{HostCall, LocalResponse, LogEntry, StreamControl, StreamControlKind};
 
 /// An integer property value as Envoy serializes CEL `int64`: 8 bytes,

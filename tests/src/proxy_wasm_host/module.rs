@@ -4,14 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::{Context as _, Result, bail};
+use meshtrace_harness::tools::{FILTER_WASM_ENV, filter_wasm_path};
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
 use super::imports;
 use super::state::HostState;
-
-/// Environment variable naming the filter module to test instead of the
-/// default build output.
-pub const FILTER_WASM_ENV: &str = "MESHTRACE_FILTER_WASM";
 
 /// ABI version exports the host accepts (proxy-wasm-cpp-host checks for one).
 const ABI_VERSIONS: [&str; 2] = ["proxy_abi_version_0_2_1", "proxy_abi_version_0_2_0"];
@@ -72,12 +69,7 @@ impl WasmModule {
 /// Where the filter module is: `$MESHTRACE_FILTER_WASM`, else
 /// `<workspace>/target/wasm32-wasip1/wasm-release/meshtrace_filter.wasm`.
 pub fn filter_module_path() -> PathBuf {
-    if let Some(path) = std::env::var_os(FILTER_WASM_ENV) {
-        return PathBuf::from(path);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace = manifest.parent().unwrap_or(manifest);
-    workspace.join("target/wasm32-wasip1/wasm-release/meshtrace_filter.wasm")
+    filter_wasm_path()
 }
 
 /// The real filter module, compiled once per process.

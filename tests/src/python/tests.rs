@@ -1,7 +1,7 @@
 use async_nats::HeaderMap;
 
 use super::*;
-use crate::nats::NatsServer;
+use meshtrace_harness::nats::NatsServer;
 
 /// How long a consumer waits for its messages.
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -216,7 +216,7 @@ fn consumer_times_out_with_a_message_when_nothing_arrives() {
 
 #[test]
 fn publish_reports_an_unreachable_server() {
-    let port = crate::ports::free_port();
+    let port = meshtrace_harness::ports::free_port().expect("free port");
     let url = format!("nats://127.0.0.1:{port}");
 
     let err = PythonPeer::publish(&url, "orders", Mode::Binary).expect_err("no server");

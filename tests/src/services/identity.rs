@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 
 use super::{ReceivedRequest, Recorder};
-use crate::http_server::{PlainResponse, ServerTask, serve, text};
+use meshtrace_harness::http_server::{PlainResponse, ServerTask, serve, text};
 
 /// A check request with this header set to `1` is denied (403).
 pub const DENY_HEADER: &str = "x-deny";

@@ -11,8 +11,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 
 use super::Recorder;
-use crate::http_client::HttpClient;
-use crate::http_server::{PlainResponse, ServerTask, serve, text};
+use meshtrace_harness::http_client::HttpClient;
+use meshtrace_harness::http_server::{PlainResponse, ServerTask, serve, text};
 
 use super::ReceivedRequest;
 

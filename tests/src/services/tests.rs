@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use super::*;
-use crate::http_client::{HttpClient, http_get};
-use crate::ports::free_port;
+use meshtrace_harness::http_client::{HttpClient, http_get};
+use meshtrace_harness::ports::free_port;
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -75,7 +75,11 @@ async fn status_paths_answer_that_status_through_the_chain() {
 
 #[tokio::test]
 async fn recording_app_answers_502_when_next_is_down() {
-    let front = RecordingApp::start("frontend", Some(Next::local(free_port()))).await;
+    let front = RecordingApp::start(
+        "frontend",
+        Some(Next::local(free_port().expect("free port"))),
+    )
+    .await;
     let response = http_get(front.port(), "/", &[]).await.expect("answered");
     assert_eq!(response.status, 502, "{}", response.text());
 }

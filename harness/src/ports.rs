@@ -8,39 +8,34 @@
 //! keep the socket, so they have no such window. Use these helpers only for
 //! ports a *different* process (Envoy, nats-server) has to bind.
 
+use std::io;
 use std::net::{Ipv4Addr, TcpListener};
 
 /// A TCP port on `127.0.0.1` that was free a moment ago (see the module docs
 /// for the race).
 ///
-/// # Panics
+/// # Errors
 ///
 /// If the loopback interface cannot bind at all.
-pub fn free_port() -> u16 {
-    free_ports::<1>()[0]
+pub fn free_port() -> io::Result<u16> {
+    free_ports::<1>().map(|[port]| port)
 }
 
 /// `N` distinct TCP ports on `127.0.0.1` that were free a moment ago: all are
 /// held until every one is picked, so they never repeat.
 ///
-/// # Panics
+/// # Errors
 ///
 /// If the loopback interface cannot bind at all.
-pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| {
-            TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0 to find a free port: {e}"))
-        })
-        .collect();
+pub fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<io::Result<Vec<_>>>()?;
     let mut ports = [0; N];
     for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("cannot read a bound socket's address: {e}"))
-            .port();
+        *port = listener.local_addr()?.port();
     }
-    ports
+    Ok(ports)
 }
 
 #[cfg(test)]
@@ -49,7 +44,7 @@ mod tests {
 
     #[test]
     fn free_ports_are_distinct_and_bindable() {
-        let ports = free_ports::<4>();
+        let ports = free_ports::<4>().expect("loopback binds");
         for (i, a) in ports.iter().enumerate() {
             assert_ne!(*a, 0, "port 0 is not a real port");
             assert!(
@@ -57,7 +52,7 @@ mod tests {
                 "port {a} picked twice in {ports:?}"
             );
         }
-        let port = free_port();
+        let port = free_port().expect("loopback binds");
         TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("a free port binds");
     }
 }

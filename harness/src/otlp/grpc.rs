@@ -13,14 +13,16 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::Protocol;
-use super::state::{Shared, Verdict};
-use crate::http_server::{ServerTask, serve as serve_http};
+use tokio::runtime::Handle;
 
-/// Serves OTLP/gRPC on a fresh loopback port.
-pub(super) fn serve(shared: Arc<Shared>) -> io::Result<ServerTask> {
+use super::state::{Arrived, Shared, Verdict};
+use crate::Protocol;
+use crate::http_server::{ServerTask, serve_on};
+
+/// Serves OTLP/gRPC on a fresh loopback port, on `runtime`.
+pub(super) fn serve(runtime: &Handle, shared: Arc<Shared>) -> io::Result<ServerTask> {
     let service = TraceServiceServer::new(Exporter { shared });
-    serve_http(TowerToHyperService::new(service))
+    serve_on(runtime, TowerToHyperService::new(service))
 }
 
 struct Exporter {
@@ -33,7 +35,10 @@ impl TraceService for Exporter {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        match self.shared.admit(Protocol::Grpc, request.into_inner()) {
+        match self
+            .shared
+            .admit(Protocol::Grpc, Arrived::Decoded(request.into_inner()))
+        {
             Verdict::Accepted => Ok(Response::new(ExportTraceServiceResponse::default())),
             Verdict::Unavailable => Err(Status::unavailable("receiver unavailable (fault mode)")),
             Verdict::Stall(hold) => {

@@ -15,9 +15,9 @@
 //! Modelled on the `nats-server` helper crate of nats.rs.
 //!
 //! ```no_run
-//! use meshtrace_tests::nats::{NatsOptions, NatsServer};
+//! use meshtrace_harness::nats::{NatsOptions, NatsServer};
 //!
-//! # async fn run() -> anyhow::Result<()> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = NatsServer::start()?;
 //! let client = async_nats::connect(server.url()).await?;
 //! client.publish("orders.created", "hello".into()).await?;
@@ -31,23 +31,19 @@
 #[cfg(test)]
 mod tests;
 
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
 use tempfile::TempDir;
 
 use crate::http_client::HttpClient;
-use crate::tools::nats_server_binary;
+use crate::process::{
+    ChildProcess, LOG_TAIL_LINES, Output, SpawnError, StartupError, read_lossy, tail,
+};
+use crate::tools::{ToolError, nats_server_binary};
 
-/// How many lines of log (and of stderr) an error message quotes.
-const LOG_TAIL_LINES: usize = 60;
-/// How often startup is checked.
-const POLL: Duration = Duration::from_millis(25);
 /// The server's own log (`-l`), in the guard's temp dir.
 const LOG_FILE: &str = "nats-server.log";
 /// The server's stdout and stderr, in the guard's temp dir.
@@ -58,6 +54,30 @@ const PORTS_DIR: &str = "ports";
 const STORE_DIR: &str = "jetstream";
 /// The config file written when an option has no command-line flag.
 const CONFIG_FILE: &str = "nats-server.conf";
+
+/// nats-server could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// nats-server is not installed.
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    /// Its temp dir or config file could not be written.
+    #[error("cannot prepare nats-server's files: {0}")]
+    Files(#[source] std::io::Error),
+    /// The process could not be run.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// It exited or was not healthy in time (the message holds the tail of
+    /// its log and the head of its stderr).
+    #[error("{source}{stderr}")]
+    Startup {
+        /// What happened.
+        source: StartupError,
+        /// The head of its stdout/stderr (a bad flag's message comes
+        /// first, before the usage text), if it wrote any.
+        stderr: String,
+    },
+}
 
 /// How to run nats-server.
 #[derive(Debug, Clone)]
@@ -80,18 +100,11 @@ pub struct NatsOptions {
 /// removed on drop.
 #[derive(Debug)]
 pub struct NatsServer {
-    child: Mutex<Child>,
-    pid: u32,
+    process: ChildProcess,
     port: u16,
     monitor_port: u16,
+    // Dropped after `process`: nothing writes into it any more.
     dir: TempDir,
-}
-
-/// How a started server came out of startup.
-enum Startup {
-    Ready,
-    Exited(ExitStatus),
-    TimedOut,
 }
 
 /// The ports nats-server reported in its ports file.
@@ -154,51 +167,65 @@ impl NatsServer {
     /// # Errors
     ///
     /// As [`NatsServer::start_with`].
-    ///
-    /// # Panics
-    ///
-    /// If the nats-server binary is missing (run `cargo xtask setup`).
-    pub fn start() -> Result<Self> {
+    pub fn start() -> Result<Self, NatsError> {
         Self::start_with(NatsOptions::default())
     }
 
-    /// Starts a server with `opts` and waits until it is healthy.
+    /// Starts a server with `opts` and waits until it is healthy: the
+    /// monitoring endpoint's `/healthz` answers 200 and the client port
+    /// accepts a connection.
     ///
     /// # Errors
     ///
-    /// If the temp dir cannot be set up or the server cannot be run; with
-    /// the tail of the server's log if it exits or is not healthy within
+    /// [`NatsError`]: nats-server missing, its files not writable, or (with
+    /// the tail of its log) it exits or is not healthy within
     /// [`NatsOptions::ready_timeout`].
-    ///
-    /// # Panics
-    ///
-    /// If the nats-server binary is missing (run `cargo xtask setup`).
-    pub fn start_with(opts: NatsOptions) -> Result<Self> {
+    pub fn start_with(opts: NatsOptions) -> Result<Self, NatsError> {
         let mut server = Self::spawn(&opts)?;
-        match server.wait_startup(&opts) {
-            Startup::Ready => Ok(server),
-            Startup::Exited(status) => bail!(
-                "nats-server exited ({status}) before becoming ready; log tail:\n{}",
-                server.log_tail()
-            ),
-            Startup::TimedOut => bail!(
-                "nats-server not healthy within {:?}; log tail:\n{}",
-                opts.ready_timeout,
-                server.log_tail()
-            ),
+        // JetStream health (stream and consumer state) is checked by plain
+        // `/healthz` too; `js-enabled-only` just asks that it is running.
+        let health = if opts.jetstream {
+            "/healthz?js-enabled-only=true"
+        } else {
+            "/healthz"
+        };
+        let probe = HttpClient::new().with_timeout(Duration::from_secs(1));
+        let mut found = None;
+        let started = server.process.wait_until(opts.ready_timeout, |process| {
+            found = read_ports(&server.dir, process.pid()).filter(|ports| {
+                let healthy = probe
+                    .get_blocking(ports.monitor, health, &[])
+                    .is_ok_and(|r| r.status == 200);
+                healthy
+                    && TcpStream::connect_timeout(
+                        &SocketAddr::from((Ipv4Addr::LOCALHOST, ports.client)),
+                        Duration::from_secs(1),
+                    )
+                    .is_ok()
+            });
+            found.is_some()
+        });
+        if let Err(source) = started {
+            return Err(NatsError::Startup {
+                source,
+                stderr: server.stderr_head(),
+            });
         }
+        if let Some(ports) = found {
+            server.port = ports.client;
+            server.monitor_port = ports.monitor;
+        }
+        Ok(server)
     }
 
-    fn spawn(opts: &NatsOptions) -> Result<Self> {
-        let binary = nats_server_binary();
+    fn spawn(opts: &NatsOptions) -> Result<Self, NatsError> {
+        let binary = nats_server_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("meshtrace-nats-")
             .tempdir()
-            .context("cannot create a temp dir for nats-server")?;
+            .map_err(NatsError::Files)?;
         let ports_dir = dir.path().join(PORTS_DIR);
-        std::fs::create_dir(&ports_dir).context("cannot create the ports file dir")?;
-        let stderr = File::create(dir.path().join(STDERR_FILE))
-            .context("cannot create the nats-server stderr file")?;
+        std::fs::create_dir(&ports_dir).map_err(NatsError::Files)?;
         let port = opts.port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
         let mut cmd = Command::new(&binary);
         cmd.args(["-a", "127.0.0.1", "-p", &port, "-m", "-1"])
@@ -215,77 +242,21 @@ impl NatsServer {
             // No flag for it: a config file, which the flags above override.
             let config = dir.path().join(CONFIG_FILE);
             std::fs::write(&config, format!("max_payload: {max_payload}\n"))
-                .context("cannot write the nats-server config")?;
+                .map_err(NatsError::Files)?;
             cmd.arg("-c").arg(config);
         }
-        cmd.args(&opts.extra_args)
-            .stdin(Stdio::null())
-            .stdout(stderr.try_clone().context("cannot share the stderr file")?)
-            .stderr(stderr);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot run {}", binary.display()))?;
+        cmd.args(&opts.extra_args);
+        let process = ChildProcess::spawn(
+            "nats-server",
+            &mut cmd,
+            Output::Log(dir.path().join(STDERR_FILE)),
+        )?;
         Ok(Self {
-            pid: child.id(),
-            child: Mutex::new(child),
+            process,
             port: 0,
             monitor_port: 0,
             dir,
         })
-    }
-
-    /// Polls until the server exits, is healthy, or the deadline passes;
-    /// records the ports once it is healthy.
-    fn wait_startup(&mut self, opts: &NatsOptions) -> Startup {
-        let deadline = Instant::now() + opts.ready_timeout;
-        // JetStream health (stream and consumer state) is checked by plain
-        // `/healthz` too; `js-enabled-only` just asks that it is running.
-        let health = if opts.jetstream {
-            "/healthz?js-enabled-only=true"
-        } else {
-            "/healthz"
-        };
-        let probe = HttpClient::new().with_timeout(Duration::from_secs(1));
-        loop {
-            if let Ok(Some(status)) = self.lock_child().try_wait() {
-                return Startup::Exited(status);
-            }
-            if let Some(ports) = self.read_ports() {
-                let healthy = probe
-                    .get_blocking(ports.monitor, health, &[])
-                    .is_ok_and(|r| r.status == 200);
-                let accepts = healthy
-                    && TcpStream::connect_timeout(
-                        &SocketAddr::from((Ipv4Addr::LOCALHOST, ports.client)),
-                        Duration::from_secs(1),
-                    )
-                    .is_ok();
-                if accepts {
-                    self.port = ports.client;
-                    self.monitor_port = ports.monitor;
-                    return Startup::Ready;
-                }
-            }
-            if Instant::now() >= deadline {
-                return Startup::TimedOut;
-            }
-            std::thread::sleep(POLL);
-        }
-    }
-
-    /// The ports from `<binary name>_<pid>.ports`, once the server has
-    /// written all of it.
-    fn read_ports(&self) -> Option<Ports> {
-        let suffix = format!("_{}.ports", self.pid);
-        let file = std::fs::read_dir(self.dir.path().join(PORTS_DIR))
-            .ok()?
-            .filter_map(|entry| entry.ok())
-            .find(|entry| entry.file_name().to_string_lossy().ends_with(&suffix))?;
-        parse_ports(&std::fs::read(file.path()).ok()?)
-    }
-
-    fn lock_child(&self) -> MutexGuard<'_, Child> {
-        self.child.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The client URL, `nats://127.0.0.1:<port>`.
@@ -306,12 +277,12 @@ impl NatsServer {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.process.pid()
     }
 
     /// Whether the process is still running (it may have crashed).
     pub fn is_running(&self) -> bool {
-        matches!(self.lock_child().try_wait(), Ok(None))
+        self.process.is_running()
     }
 
     /// The JetStream store directory (inside the temp dir, so removed on
@@ -329,7 +300,7 @@ impl NatsServer {
     /// to stdout or stderr (errors before its logger starts).
     pub fn log(&self) -> String {
         let mut log = read_lossy(&self.log_path());
-        let stderr = read_lossy(&self.dir.path().join(STDERR_FILE));
+        let stderr = self.process.log();
         if !stderr.trim().is_empty() {
             if !log.is_empty() && !log.ends_with('\n') {
                 log.push('\n');
@@ -340,30 +311,34 @@ impl NatsServer {
         log
     }
 
-    /// The tail of the server's log and the head of its stderr (a bad
-    /// flag's message comes first, before the usage text).
-    fn log_tail(&self) -> String {
-        let log = read_lossy(&self.log_path());
-        let lines: Vec<&str> = log.lines().collect();
-        let mut tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
-        let stderr = read_lossy(&self.dir.path().join(STDERR_FILE));
+    /// The tail of the server's own log and the head of its stderr, for
+    /// startup errors (the process guard quotes the stderr file's tail).
+    fn stderr_head(&self) -> String {
+        let mut text = String::new();
+        let log = tail(&read_lossy(&self.log_path()), LOG_TAIL_LINES);
+        if !log.is_empty() {
+            text.push_str("\n--- nats-server.log (tail) ---\n");
+            text.push_str(&log);
+        }
+        let stderr = self.process.log();
         if !stderr.trim().is_empty() {
             let head: Vec<&str> = stderr.lines().take(LOG_TAIL_LINES).collect();
-            tail.push_str("\n--- stdout/stderr (head) ---\n");
-            tail.push_str(&head.join("\n"));
+            text.push_str("\n--- stdout/stderr (head) ---\n");
+            text.push_str(&head.join("\n"));
         }
-        tail
+        text
     }
 }
 
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let mut child = self.lock_child();
-        // Already exited if kill fails; wait reaps it either way. The temp
-        // dir goes after this, once nothing writes to it any more.
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+/// The ports from `<binary name>_<pid>.ports` in the guard's dir, once the
+/// server has written all of it.
+fn read_ports(dir: &TempDir, pid: u32) -> Option<Ports> {
+    let suffix = format!("_{pid}.ports");
+    let file = std::fs::read_dir(dir.path().join(PORTS_DIR))
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .find(|entry| entry.file_name().to_string_lossy().ends_with(&suffix))?;
+    parse_ports(&std::fs::read(file.path()).ok()?)
 }
 
 /// Parses a ports file, `{"nats":["nats://127.0.0.1:4222"],
@@ -378,10 +353,4 @@ fn parse_ports(json: &[u8]) -> Option<Ports> {
         client: port("nats")?,
         monitor: port("monitoring")?,
     })
-}
-
-fn read_lossy(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default()
 }

@@ -1,5 +1,6 @@
-//! The accept loop the fixtures' HTTP servers share (and the benchmark
-//! harness's sink and upstream, through [`serve_on`]): HTTP/1.1 and
+//! The accept loop every HTTP server of the harness shares (the OTLP
+//! receiver, the tests' services, the benchmarks' upstream, through
+//! [`serve_on`]): HTTP/1.1 and
 //! cleartext HTTP/2 (prior knowledge, as Envoy's gRPC client and
 //! `http2_protocol_options` clusters speak it) on one loopback port.
 
@@ -48,7 +49,7 @@ impl Drop for ServerTask {
 
 /// Serves `service` on a fresh port of `127.0.0.1` on the fixture
 /// runtime, bound before this returns (no free-port race).
-pub(crate) fn serve<S, B>(service: S) -> io::Result<ServerTask>
+pub fn serve<S, B>(service: S) -> io::Result<ServerTask>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
@@ -56,7 +57,7 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    serve_on(runtime().handle(), service)
+    serve_on(runtime()?.handle(), service)
 }
 
 /// Serves `service` on a fresh port of `127.0.0.1` on `runtime`, bound
@@ -106,10 +107,10 @@ where
 }
 
 /// The response type of the plain (non-gRPC) fixture handlers.
-pub(crate) type PlainResponse = Response<Full<Bytes>>;
+pub type PlainResponse = Response<Full<Bytes>>;
 
 /// A response with `status` and a text body.
-pub(crate) fn text(status: u16, body: impl Into<Bytes>) -> Result<PlainResponse, Infallible> {
+pub fn text(status: u16, body: impl Into<Bytes>) -> Result<PlainResponse, Infallible> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     Ok(response)

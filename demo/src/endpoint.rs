@@ -1,20 +1,15 @@
-//! Where spans go: the embedded OTLP receiver (the default), or the
-//! collector `OTEL_EXPORTER_OTLP_ENDPOINT` names (a real Tempo or Jaeger),
-//! and the environment the services get for it.
+//! The collector `OTEL_EXPORTER_OTLP_ENDPOINT` names (a real Tempo or
+//! Jaeger) as the demo's Envoys and services reach it, read exactly as
+//! `meshtrace::init()` reads the standard variables; without it the demo
+//! exports to its embedded receiver.
 
 use meshtrace::bootstrap::OtlpProtocol;
 use meshtrace::bootstrap::env::{self, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL};
+use meshtrace_harness::Protocol;
+use meshtrace_harness::envoy::shipped::Collector;
 
-/// The OTLP transport the Envoy filter exports with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// OTLP/HTTP, binary protobuf (`otel_collector` cluster).
-    HttpProtobuf,
-    /// OTLP/gRPC (`otel_collector_grpc` cluster).
-    Grpc,
-}
-
-/// Where the Envoys' collector clusters point.
+/// Where the Envoys' collector clusters point, and which of the two the
+/// filter exports with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectorTarget {
     /// Host name or address (the clusters are `STRICT_DNS`).
@@ -43,51 +38,46 @@ pub enum EndpointError {
     Port(String),
 }
 
-// === impl Protocol ===
+/// The protocol of an `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` value, parsed
+/// as `meshtrace`'s bootstrap parses it: `grpc`, else OTLP/HTTP (the
+/// specification's default).
+pub fn protocol_from_env_value(value: Option<&str>) -> Protocol {
+    from_otlp(env::parse_protocol(OTEL_EXPORTER_OTLP_PROTOCOL, value).0)
+}
 
-impl Protocol {
-    /// From an `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` value, parsed as
-    /// `meshtrace`'s bootstrap parses it: `grpc`, else OTLP/HTTP (the
-    /// specification's default).
-    pub fn from_env_value(value: Option<&str>) -> Self {
-        Self::from_otlp(env::parse_protocol(OTEL_EXPORTER_OTLP_PROTOCOL, value).0)
+/// The protocol the services' SDK will use, read exactly as
+/// `meshtrace::init()` reads it (so the Envoys and the services agree).
+pub fn protocol_from_env() -> Protocol {
+    from_otlp(env::protocol_from_env().0)
+}
+
+fn from_otlp(protocol: OtlpProtocol) -> Protocol {
+    match protocol {
+        OtlpProtocol::Grpc => Protocol::Grpc,
+        OtlpProtocol::HttpProtobuf => Protocol::HttpProtobuf,
     }
+}
 
-    /// The protocol the services' SDK will use, read exactly as
-    /// `meshtrace::init()` reads it (so the Envoys and the services agree).
-    pub fn from_env() -> Self {
-        Self::from_otlp(env::protocol_from_env().0)
-    }
-
-    fn from_otlp(protocol: OtlpProtocol) -> Self {
-        match protocol {
-            OtlpProtocol::Grpc => Self::Grpc,
-            OtlpProtocol::HttpProtobuf => Self::HttpProtobuf,
-        }
-    }
-
-    /// The port an endpoint without one defaults to.
-    pub fn default_port(self) -> u16 {
-        match self {
-            Self::HttpProtobuf => 4318,
-            Self::Grpc => 4317,
-        }
-    }
-
-    /// The filter's `collector` configuration member.
-    pub fn filter_member(self) -> &'static str {
-        match self {
-            Self::HttpProtobuf => {
-                r#""collector":{"cluster":"otel_collector","protocol":"http/protobuf"}"#
-            }
-            Self::Grpc => r#""collector":{"cluster":"otel_collector_grpc","protocol":"grpc"}"#,
-        }
+/// The port an endpoint without one defaults to (OTLP's 4318 / 4317).
+pub fn default_port(protocol: Protocol) -> u16 {
+    match protocol {
+        Protocol::HttpProtobuf => 4318,
+        Protocol::Grpc => 4317,
     }
 }
 
 // === impl CollectorTarget ===
 
 impl CollectorTarget {
+    /// Where the shipped configs' collector clusters are to point.
+    pub fn clusters(&self) -> Collector {
+        Collector {
+            host: self.host.clone(),
+            http_port: self.http_port,
+            grpc_port: self.grpc_port,
+        }
+    }
+
     /// The embedded receiver on loopback.
     pub fn local(http_port: u16, grpc_port: u16) -> Self {
         Self {
@@ -128,7 +118,7 @@ impl CollectorTarget {
             return Err(EndpointError::Host(endpoint.to_owned()));
         }
         let port = match port {
-            None => protocol.default_port(),
+            None => default_port(protocol),
             Some(p) => p
                 .parse::<u16>()
                 .ok()
@@ -204,12 +194,12 @@ mod tests {
 
     #[test]
     fn protocol_follows_the_standard_variable() {
-        assert_eq!(Protocol::from_env_value(Some("grpc")), Protocol::Grpc);
-        assert_eq!(Protocol::from_env_value(Some(" GRPC ")), Protocol::Grpc);
+        assert_eq!(protocol_from_env_value(Some("grpc")), Protocol::Grpc);
+        assert_eq!(protocol_from_env_value(Some(" GRPC ")), Protocol::Grpc);
         assert_eq!(
-            Protocol::from_env_value(Some("http/protobuf")),
+            protocol_from_env_value(Some("http/protobuf")),
             Protocol::HttpProtobuf
         );
-        assert_eq!(Protocol::from_env_value(None), Protocol::HttpProtobuf);
+        assert_eq!(protocol_from_env_value(None), Protocol::HttpProtobuf);
     }
 }

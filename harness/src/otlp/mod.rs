@@ -1,26 +1,29 @@
 //! A real OTLP trace receiver on loopback: OTLP/HTTP (`POST /v1/traces`,
 //! binary protobuf) and OTLP/gRPC (`TraceService/Export`, cleartext
-//! HTTP/2), each on its own port, decoding every export into
-//! `ExportTraceServiceRequest` and keeping it with the protocol it came
-//! over. Fault modes switch at runtime, for fail-open tests.
-//!
-//! The handlers only decode and push under a mutex, so the receiver is also
-//! a cheap sink for benchmarks ([`OtlpReceiver::start_blocking`]).
+//! HTTP/2), each on its own port. By default it decodes every export into
+//! `ExportTraceServiceRequest` and keeps it with the protocol it came over
+//! (the suites, the demo, `trace-viewer`); count-only, it keeps just the
+//! spans per kind ([`SpanCounts`], read in place from OTLP/HTTP bodies) and
+//! costs the measured machine little (the benchmarks). Fault modes switch
+//! at runtime, for fail-open tests.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use meshtrace_tests::otlp_receiver::{FaultMode, OtlpReceiver};
+//! use meshtrace_harness::otlp::{FaultMode, OtlpReceiver};
 //!
-//! # async fn demo() {
-//! let receiver = OtlpReceiver::start().await;
+//! # async fn demo() -> std::io::Result<()> {
+//! let receiver = OtlpReceiver::start().await?;
 //! // ... render an Envoy config whose collector cluster points at
 //! // receiver.http_port() or receiver.grpc_port(), send traffic ...
 //! let spans = receiver.wait_for_spans(2, Duration::from_secs(10)).await;
 //! assert_eq!(spans.len(), 2, "spans: {spans:#?}");
 //! receiver.set_mode(FaultMode::Unavailable);
+//! # Ok(())
 //! # }
 //! ```
 
+mod attrs;
+mod counts;
 mod grpc;
 mod http;
 mod span;
@@ -31,15 +34,21 @@ mod envoy_tests;
 #[cfg(test)]
 mod tests;
 
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use tokio::runtime::Handle;
 
+pub use attrs::{attr, hex, int_attr, spans, str_attr};
+pub use counts::SpanCounts;
 pub use span::ReceivedSpan;
 pub use state::{ExportAttempts, FaultMode};
 
+use crate::Protocol;
 use crate::http_server::ServerTask;
+use crate::runtime::runtime;
 use state::Shared;
 
 /// The OTLP/HTTP traces path.
@@ -50,13 +59,16 @@ pub const GRPC_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.Trac
 /// How often [`OtlpReceiver::wait_for_spans`] looks again.
 const POLL: Duration = Duration::from_millis(10);
 
-/// Which OTLP transport an export came over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// OTLP/HTTP, binary protobuf.
-    Http,
-    /// OTLP/gRPC.
-    Grpc,
+/// What the receiver keeps of an accepted export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retention {
+    /// The decoded export ([`OtlpReceiver::requests`],
+    /// [`OtlpReceiver::spans`]) and the counts.
+    #[default]
+    Decode,
+    /// The counts only ([`OtlpReceiver::counts`]); OTLP/HTTP bodies are not
+    /// decoded but walked in place.
+    CountOnly,
 }
 
 /// One accepted export request and the transport it came over.
@@ -79,28 +91,37 @@ pub struct OtlpReceiver {
 // === impl OtlpReceiver ===
 
 impl OtlpReceiver {
-    /// Starts both servers on fresh loopback ports, in [`FaultMode::Normal`].
+    /// Starts both servers on fresh loopback ports, decoding, in
+    /// [`FaultMode::Normal`], on the harness runtime.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If loopback ports cannot be bound.
-    pub async fn start() -> Self {
+    /// If loopback ports cannot be bound or the runtime cannot be built.
+    pub async fn start() -> io::Result<Self> {
         Self::start_blocking()
     }
 
-    /// [`OtlpReceiver::start`] for synchronous callers (benchmarks). The
-    /// servers run on the fixture runtime either way.
+    /// [`OtlpReceiver::start`] for synchronous callers. The servers run on
+    /// the harness runtime either way.
     ///
-    /// # Panics
+    /// # Errors
+    ///
+    /// As [`OtlpReceiver::start`].
+    pub fn start_blocking() -> io::Result<Self> {
+        Self::start_on(runtime()?.handle(), Retention::Decode)
+    }
+
+    /// Starts both servers on `runtime` (e.g. one pinned beside the load
+    /// generator), keeping what `retention` says.
+    ///
+    /// # Errors
     ///
     /// If loopback ports cannot be bound.
-    pub fn start_blocking() -> Self {
-        let shared = Arc::new(Shared::default());
-        let http = http::serve(shared.clone())
-            .unwrap_or_else(|e| panic!("OTLP/HTTP receiver cannot bind loopback: {e}"));
-        let grpc = grpc::serve(shared.clone())
-            .unwrap_or_else(|e| panic!("OTLP/gRPC receiver cannot bind loopback: {e}"));
-        Self { shared, http, grpc }
+    pub fn start_on(runtime: &Handle, retention: Retention) -> io::Result<Self> {
+        let shared = Arc::new(Shared::new(retention));
+        let http = http::serve(runtime, shared.clone())?;
+        let grpc = grpc::serve(runtime, shared.clone())?;
+        Ok(Self { shared, http, grpc })
     }
 
     /// The OTLP/HTTP port on `127.0.0.1` (`POST /v1/traces`).
@@ -139,7 +160,13 @@ impl OtlpReceiver {
 
     /// How many spans the accepted exports held.
     pub fn span_count(&self) -> usize {
-        self.shared.span_count()
+        usize::try_from(self.counts().spans()).unwrap_or(usize::MAX)
+    }
+
+    /// Spans per kind and export calls accepted (and requests rejected)
+    /// since start or [`OtlpReceiver::clear`].
+    pub fn counts(&self) -> SpanCounts {
+        self.shared.counts()
     }
 
     /// Export attempts per outcome, counted as they arrive.

@@ -4,8 +4,9 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use super::{Protocol, ReceivedExport};
-use crate::filter_fixture::{attr, hex, int_attr, str_attr};
+use super::ReceivedExport;
+use super::attrs::{attr, hex, int_attr, str_attr};
+use crate::Protocol;
 
 /// A span, flattened out of its export with its resource and scope.
 #[derive(Debug, Clone, PartialEq)]

@@ -123,7 +123,7 @@ impl HttpClient {
                 body,
             })
         };
-        runtime()
+        runtime()?
             .spawn(async move { tokio::time::timeout(timeout, exchange).await })
             .await
             .context("the request task panicked")?
@@ -151,7 +151,7 @@ impl HttpClient {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             client.get(port, &path, &headers).await
-        })
+        })?
     }
 }
 

@@ -1,44 +1,18 @@
-//! A fast OTLP sink that only counts: spans per kind, export calls, and
-//! bodies it could not decode. OTLP/HTTP (`POST /v1/traces`, binary
-//! protobuf) on one port, OTLP/gRPC (`TraceService/Export`) on another.
+//! Spans per kind, counted from an export as decoded or, without decoding
+//! it, from its bytes.
 //!
-//! The sink shares the machine with what is measured (the load generator,
-//! or the traced process itself), so it must cost little: an OTLP/HTTP
+//! A count-only receiver ([`super::Retention::CountOnly`]) shares the
+//! machine with what is measured, so it must cost little: an OTLP/HTTP
 //! body is walked in place ([`SpanCounts::of_bytes`]): every length of the
 //! `ExportTraceServiceRequest` → `ResourceSpans` → `ScopeSpans` → `Span`
 //! tree is checked and each span's `kind` read, without decoding
-//! attributes into owned values. A gRPC body is decoded with
-//! `opentelemetry-proto`. Either way a span is counted only if it arrived
-//! in a well-formed OTLP message.
+//! attributes into owned values. Either way a span is counted only if it
+//! arrived in a well-formed OTLP message.
 
-use std::convert::Infallible;
-use std::io;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::service::TowerToHyperService;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use prost::Message as _;
-use tokio::runtime::Handle;
 
-use meshtrace_tests::http_server::{ServerTask, serve_on as serve};
-
-/// The OTLP/HTTP path the sink serves.
-pub const HTTP_TRACES_PATH: &str = "/v1/traces";
-
-/// What the sink has received, at one moment.
+/// Spans per kind and export calls, at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SpanCounts {
     /// Spans of kind SERVER.
@@ -53,28 +27,9 @@ pub struct SpanCounts {
     pub other: u64,
     /// Export calls accepted.
     pub exports: u64,
-    /// Export calls whose body did not decode (answered 400).
+    /// Export requests refused as malformed (a body that does not
+    /// decode, a wrong path, method or content type).
     pub rejected: u64,
-}
-
-/// The counters, shared by both protocols.
-#[derive(Debug, Default)]
-struct Counters {
-    server: AtomicU64,
-    client: AtomicU64,
-    producer: AtomicU64,
-    consumer: AtomicU64,
-    other: AtomicU64,
-    exports: AtomicU64,
-    rejected: AtomicU64,
-}
-
-/// The running sink.
-#[derive(Debug)]
-pub struct Sink {
-    http: ServerTask,
-    grpc: ServerTask,
-    counters: Arc<Counters>,
 }
 
 // === impl SpanCounts ===
@@ -170,6 +125,17 @@ impl SpanCounts {
         }
     }
 
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Self) {
+        self.server += other.server;
+        self.client += other.client;
+        self.producer += other.producer;
+        self.consumer += other.consumer;
+        self.other += other.other;
+        self.exports += other.exports;
+        self.rejected += other.rejected;
+    }
+
     /// Spans of every kind.
     pub fn spans(&self) -> u64 {
         self.server + self.client + self.producer + self.consumer + self.other
@@ -226,131 +192,10 @@ fn for_each_field<'a>(
     Some(())
 }
 
-// === impl Counters ===
-
-impl Counters {
-    fn add(&self, counts: SpanCounts) {
-        self.server.fetch_add(counts.server, Ordering::Relaxed);
-        self.client.fetch_add(counts.client, Ordering::Relaxed);
-        self.producer.fetch_add(counts.producer, Ordering::Relaxed);
-        self.consumer.fetch_add(counts.consumer, Ordering::Relaxed);
-        self.other.fetch_add(counts.other, Ordering::Relaxed);
-        self.exports.fetch_add(counts.exports, Ordering::Relaxed);
-    }
-
-    fn reject(&self) {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> SpanCounts {
-        SpanCounts {
-            server: self.server.load(Ordering::Relaxed),
-            client: self.client.load(Ordering::Relaxed),
-            producer: self.producer.load(Ordering::Relaxed),
-            consumer: self.consumer.load(Ordering::Relaxed),
-            other: self.other.load(Ordering::Relaxed),
-            exports: self.exports.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
-        }
-    }
-}
-
-// === impl Sink ===
-
-impl Sink {
-    /// Starts both listeners on fresh loopback ports.
-    pub fn start(runtime: &Handle) -> io::Result<Self> {
-        let counters = Arc::new(Counters::default());
-        let for_http = counters.clone();
-        let http = serve(
-            runtime,
-            service_fn(move |req| handle_http(for_http.clone(), req)),
-        )?;
-        let grpc = serve(
-            runtime,
-            TowerToHyperService::new(TraceServiceServer::new(GrpcSink {
-                counters: counters.clone(),
-            })),
-        )?;
-        Ok(Self {
-            http,
-            grpc,
-            counters,
-        })
-    }
-
-    /// The OTLP/HTTP port.
-    pub fn http_port(&self) -> u16 {
-        self.http.port()
-    }
-
-    /// The OTLP/gRPC port (cleartext HTTP/2).
-    pub fn grpc_port(&self) -> u16 {
-        self.grpc.port()
-    }
-
-    /// Everything received since start.
-    pub fn counts(&self) -> SpanCounts {
-        self.counters.snapshot()
-    }
-}
-
-async fn handle_http(
-    counters: Arc<Counters>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let protobuf = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/x-protobuf"));
-    if req.uri().path() != HTTP_TRACES_PATH || !protobuf {
-        counters.reject();
-        return Ok(status(StatusCode::NOT_FOUND));
-    }
-    let counted = match req.into_body().collect().await {
-        Ok(body) => SpanCounts::of_bytes(&body.to_bytes()),
-        Err(_) => None,
-    };
-    let Some(counts) = counted else {
-        counters.reject();
-        return Ok(status(StatusCode::BAD_REQUEST));
-    };
-    counters.add(counts);
-    let mut response = Response::new(Full::new(Bytes::from(
-        ExportTraceServiceResponse::default().encode_to_vec(),
-    )));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/x-protobuf"),
-    );
-    Ok(response)
-}
-
-fn status(code: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = code;
-    response
-}
-
-/// The gRPC service: counts and answers with an empty response.
-struct GrpcSink {
-    counters: Arc<Counters>,
-}
-
-#[tonic::async_trait]
-impl TraceService for GrpcSink {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.counters.add(SpanCounts::of_request(request.get_ref()));
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message as _;
 
     use super::*;
 
@@ -447,35 +292,5 @@ mod tests {
             }),
             "an empty request is valid and empty"
         );
-    }
-
-    #[test]
-    fn counts_what_a_real_http_export_carries() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let sink = Sink::start(runtime.handle()).expect("sink starts");
-        let body = request(&[SpanKind::Server, SpanKind::Client]).encode_to_vec();
-        let port = sink.http_port();
-        let status = runtime.block_on(async move {
-            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .expect("connect");
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .expect("handshake");
-            tokio::spawn(conn);
-            let req = Request::post(HTTP_TRACES_PATH)
-                .header(CONTENT_TYPE, "application/x-protobuf")
-                .body(Full::new(Bytes::from(body)))
-                .expect("request");
-            sender.send_request(req).await.expect("response").status()
-        });
-        assert_eq!(status, StatusCode::OK);
-        let counts = sink.counts();
-        assert_eq!((counts.server, counts.client, counts.exports), (1, 1, 1));
-        assert_eq!(counts.since(&counts), SpanCounts::default());
     }
 }

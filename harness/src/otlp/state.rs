@@ -1,12 +1,15 @@
 //! What the receiver's handlers share: the fault mode, the accepted
-//! exports and the attempt counts, behind one mutex taken once per export.
+//! exports (unless it only counts), the span counts and the attempt
+//! counts, behind one mutex taken once per export.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use super::{Protocol, ReceivedExport};
+use super::counts::SpanCounts;
+use super::{ReceivedExport, Retention};
+use crate::Protocol;
 
 /// How the receiver answers exports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,17 +54,26 @@ pub(super) enum Verdict {
     Stall(Duration),
 }
 
+/// What an export that was accepted is, as far as the receiver keeps it.
+pub(super) enum Arrived {
+    /// Decoded whole (every gRPC export; OTLP/HTTP when decoding).
+    Decoded(ExportTraceServiceRequest),
+    /// Counted in place ([`Retention::CountOnly`] over OTLP/HTTP).
+    Counted(SpanCounts),
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     mode: FaultMode,
     exports: Vec<ReceivedExport>,
-    span_count: usize,
+    counts: SpanCounts,
     attempts: ExportAttempts,
 }
 
 /// The receiver's shared state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Shared {
+    retention: Retention,
     inner: Mutex<Inner>,
 }
 
@@ -77,19 +89,39 @@ impl ExportAttempts {
 // === impl Shared ===
 
 impl Shared {
+    pub(super) fn new(retention: Retention) -> Self {
+        Self {
+            retention,
+            inner: Mutex::default(),
+        }
+    }
+
+    /// Whether exports are kept decoded or only counted.
+    pub(super) fn retention(&self) -> Retention {
+        self.retention
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panicking test thread must not hide what the receiver got.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts an export that decoded and stores it if the mode accepts it.
-    pub(super) fn admit(&self, protocol: Protocol, request: ExportTraceServiceRequest) -> Verdict {
+    /// Counts an export that decoded and, if the mode accepts it, its
+    /// spans; stores it unless the receiver only counts.
+    pub(super) fn admit(&self, protocol: Protocol, arrived: Arrived) -> Verdict {
         let mut inner = self.lock();
         match inner.mode {
             FaultMode::Normal => {
                 inner.attempts.accepted += 1;
-                inner.span_count += span_count(&request);
-                inner.exports.push(ReceivedExport { protocol, request });
+                match arrived {
+                    Arrived::Counted(counts) => inner.counts.add(&counts),
+                    Arrived::Decoded(request) => {
+                        inner.counts.add(&SpanCounts::of_request(&request));
+                        if self.retention == Retention::Decode {
+                            inner.exports.push(ReceivedExport { protocol, request });
+                        }
+                    }
+                }
                 Verdict::Accepted
             }
             FaultMode::Unavailable => {
@@ -105,7 +137,9 @@ impl Shared {
 
     /// Counts a malformed OTLP/HTTP request.
     pub(super) fn reject(&self) {
-        self.lock().attempts.rejected += 1;
+        let mut inner = self.lock();
+        inner.attempts.rejected += 1;
+        inner.counts.rejected += 1;
     }
 
     pub(super) fn set_mode(&self, mode: FaultMode) {
@@ -120,8 +154,8 @@ impl Shared {
         self.lock().exports.clone()
     }
 
-    pub(super) fn span_count(&self) -> usize {
-        self.lock().span_count
+    pub(super) fn counts(&self) -> SpanCounts {
+        self.lock().counts
     }
 
     pub(super) fn attempts(&self) -> ExportAttempts {
@@ -131,16 +165,7 @@ impl Shared {
     pub(super) fn clear(&self) {
         let mut inner = self.lock();
         inner.exports.clear();
-        inner.span_count = 0;
+        inner.counts = SpanCounts::default();
         inner.attempts = ExportAttempts::default();
     }
-}
-
-fn span_count(request: &ExportTraceServiceRequest) -> usize {
-    request
-        .resource_spans
-        .iter()
-        .flat_map(|rs| &rs.scope_spans)
-        .map(|ss| ss.spans.len())
-        .sum()
 }

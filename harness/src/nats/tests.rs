@@ -146,7 +146,7 @@ fn server_is_gone_after_drop() {
     );
     assert!(!accepts(monitor), "monitor port {monitor} still accepts");
     assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
         "pid {pid} still exists"
     );
     assert!(!dir.exists(), "{} not removed", dir.display());
@@ -154,7 +154,7 @@ fn server_is_gone_after_drop() {
 
 #[tokio::test]
 async fn options_set_max_payload_port_and_core_only() {
-    let port = free_port();
+    let port = free_port().expect("free port");
     let server = NatsServer::start_with(
         NatsOptions::default()
             .with_jetstream(false)

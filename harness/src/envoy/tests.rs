@@ -47,7 +47,7 @@ static_resources:
 
 #[test]
 fn starts_envoy_reads_ready_stats_and_rss_then_kills_it_on_drop() {
-    let port = free_port();
+    let port = free_port().expect("free port");
     let envoy = EnvoyProcess::start(&direct_response_config(port), EnvoyOptions::default())
         .expect("envoy starts");
     assert_ne!(envoy.admin_port(), 0);
@@ -61,15 +61,21 @@ fn starts_envoy_reads_ready_stats_and_rss_then_kills_it_on_drop() {
             .expect("listener answers");
         assert_eq!((response.status, response.text().as_str()), (200, "hello"));
     }
-    assert_eq!(envoy.stat("server.live"), Some(1));
-    assert_eq!(envoy.stat("http.ingress.downstream_rq_2xx"), Some(20));
+    assert_eq!(envoy.stat("server.live").expect("stats"), Some(1));
     assert_eq!(
-        envoy.stat("http.ingress.downstream_cx_total"),
+        envoy.stat("http.ingress.downstream_rq_2xx").expect("stats"),
+        Some(20)
+    );
+    assert_eq!(
+        envoy
+            .stat("http.ingress.downstream_cx_total")
+            .expect("stats"),
         Some(1),
         "the client keeps one connection alive"
     );
-    assert_eq!(envoy.stat("no.such.stat"), None);
-    assert!(envoy.rss_kib() > 0);
+    assert_eq!(envoy.stat("no.such.stat").expect("stats"), None);
+    assert!(envoy.rss_kib().expect("rss") > 0);
+    assert!(envoy.cpu_ticks().is_ok());
     assert!(envoy.is_running());
     assert!(
         envoy.log().contains("starting main dispatch loop"),
@@ -88,12 +94,12 @@ fn starts_envoy_reads_ready_stats_and_rss_then_kills_it_on_drop() {
 #[test]
 fn several_envoys_run_side_by_side() {
     let a = EnvoyProcess::start(
-        &direct_response_config(free_port()),
+        &direct_response_config(free_port().expect("free port")),
         EnvoyOptions::default(),
     )
     .expect("first envoy starts");
     let b = EnvoyProcess::start(
-        &direct_response_config(free_port()),
+        &direct_response_config(free_port().expect("free port")),
         EnvoyOptions::default().with_concurrency(2),
     )
     .expect("second envoy starts beside the first");
@@ -105,7 +111,7 @@ fn several_envoys_run_side_by_side() {
 fn start_fails_with_the_log_tail_on_a_bad_config() {
     let err = EnvoyProcess::start(BROKEN_CONFIG, EnvoyOptions::default())
         .expect_err("a broken config does not start");
-    let message = format!("{err:#}");
+    let message = err.to_string();
     assert!(message.contains("exited"), "{message}");
     assert!(
         message.contains("bogus_field"),
@@ -115,17 +121,38 @@ fn start_fails_with_the_log_tail_on_a_bad_config() {
 
 #[test]
 fn start_expect_failure_returns_the_log() {
-    let log = EnvoyProcess::start_expect_failure(BROKEN_CONFIG, EnvoyOptions::default());
+    let log = EnvoyProcess::start_expect_failure(BROKEN_CONFIG, EnvoyOptions::default())
+        .expect("envoy refuses the config");
     assert!(log.contains("bogus_field"), "{log}");
 }
 
 #[test]
-#[should_panic(expected = "envoy started although it should have failed")]
-fn start_expect_failure_panics_when_envoy_starts() {
-    EnvoyProcess::start_expect_failure(
-        &direct_response_config(free_port()),
+fn start_expect_failure_is_an_error_when_envoy_starts() {
+    let err = EnvoyProcess::start_expect_failure(
+        &direct_response_config(free_port().expect("free port")),
         EnvoyOptions::default().with_ready_timeout(Duration::from_secs(20)),
+    )
+    .expect_err("a good config starts");
+    assert!(
+        err.to_string()
+            .contains("started although it should have failed"),
+        "{err}"
     );
+}
+
+#[test]
+fn a_pinned_envoy_runs_on_its_core() {
+    let envoy = EnvoyProcess::start(
+        &direct_response_config(free_port().expect("free port")),
+        EnvoyOptions::default().with_core(0),
+    )
+    .expect("pinned envoy starts");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", envoy.pid())).expect("status");
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(str::trim);
+    assert_eq!(allowed, Some("0"), "{status}");
 }
 
 #[test]
@@ -137,7 +164,7 @@ fn validate_accepts_a_good_config_and_rejects_a_bad_one() {
     std::fs::write(&bad, BROKEN_CONFIG).expect("write");
     validate(&good).expect("good config validates");
     let err = validate(&bad).expect_err("bad config is rejected");
-    assert!(format!("{err:#}").contains("bogus_field"), "{err:#}");
+    assert!(err.to_string().contains("bogus_field"), "{err}");
     validate_yaml(&direct_response_config(10000)).expect("in-memory config validates");
 }
 

@@ -11,6 +11,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message as _;
 
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+
 use super::*;
 use crate::http_client::{HttpClient, HttpResponse};
 
@@ -78,7 +80,7 @@ async fn grpc_client(receiver: &OtlpReceiver) -> TraceServiceClient<tonic::trans
 
 #[tokio::test]
 async fn decodes_an_http_export_and_answers_an_empty_response() {
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("receiver starts");
     let body = export("orders", &["GET /orders", "SELECT"]).encode_to_vec();
     let response = post(
         &HttpClient::new(),
@@ -100,7 +102,7 @@ async fn decodes_an_http_export_and_answers_an_empty_response() {
     assert_eq!(spans.len(), 2, "{spans:#?}");
     assert_eq!(spans[0].span.name, "GET /orders");
     assert_eq!(spans[0].service_name, "orders");
-    assert_eq!(spans[0].protocol, Protocol::Http);
+    assert_eq!(spans[0].protocol, Protocol::HttpProtobuf);
     assert_eq!(spans[1].span_id(), "0202020202020202");
     assert_eq!(spans[1].trace_id(), "4b".repeat(16));
     assert_eq!(spans[1].str_attr("http.route").as_deref(), Some("/orders"));
@@ -108,9 +110,59 @@ async fn decodes_an_http_export_and_answers_an_empty_response() {
     assert_eq!(receiver.export_attempts().accepted, 1);
 }
 
+#[test]
+fn a_count_only_receiver_counts_both_protocols_and_keeps_nothing() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let receiver =
+        OtlpReceiver::start_on(runtime.handle(), Retention::CountOnly).expect("receiver starts");
+    let mut two_kinds = export("orders", &["GET /orders", "SELECT"]);
+    two_kinds.resource_spans[0].scope_spans[0].spans[0].kind = SpanKind::Server as i32;
+    two_kinds.resource_spans[0].scope_spans[0].spans[1].kind = SpanKind::Client as i32;
+    let client = HttpClient::new();
+    let http = post(
+        &client,
+        receiver.http_port(),
+        "/v1/traces",
+        "application/x-protobuf",
+        two_kinds.encode_to_vec(),
+    );
+    let response = runtime.block_on(http).expect("POST answered");
+    assert_eq!(response.status, 200, "body: {}", response.text());
+    let malformed = post(
+        &client,
+        receiver.http_port(),
+        "/v1/traces",
+        "application/x-protobuf",
+        vec![0x0a, 0x05, 0x01],
+    );
+    assert_eq!(runtime.block_on(malformed).expect("answered").status, 400);
+    runtime.block_on(async {
+        let mut client = grpc_client(&receiver).await;
+        client.export(two_kinds).await.expect("gRPC export OK");
+    });
+    let counts = receiver.counts();
+    assert_eq!(
+        (
+            counts.server,
+            counts.client,
+            counts.exports,
+            counts.rejected
+        ),
+        (2, 2, 2, 1),
+        "{counts:?}"
+    );
+    assert_eq!(receiver.span_count(), 4);
+    assert!(receiver.requests().is_empty(), "count-only keeps no export");
+    assert_eq!(counts.since(&counts), SpanCounts::default());
+}
+
 #[tokio::test]
 async fn decodes_a_grpc_export() {
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("receiver starts");
     let mut client = grpc_client(&receiver).await;
     client
         .export(export("frontend", &["GET /"]))
@@ -125,7 +177,7 @@ async fn decodes_a_grpc_export() {
 
 #[tokio::test]
 async fn rejects_malformed_http_requests() {
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("receiver starts");
     let client = HttpClient::new();
     let port = receiver.http_port();
     let good = export("orders", &["x"]).encode_to_vec();
@@ -170,7 +222,7 @@ async fn rejects_malformed_http_requests() {
 
 #[tokio::test]
 async fn unavailable_mode_refuses_both_protocols_and_counts() {
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("receiver starts");
     receiver.set_mode(FaultMode::Unavailable);
     let body = export("orders", &["x"]).encode_to_vec();
     let response = post(
@@ -206,7 +258,7 @@ async fn unavailable_mode_refuses_both_protocols_and_counts() {
 
 #[tokio::test]
 async fn stall_mode_holds_exports_past_the_client_timeout() {
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("receiver starts");
     receiver.set_mode(FaultMode::Stall(Duration::from_millis(400)));
     let body = export("orders", &["x"]).encode_to_vec();
     let impatient = HttpClient::new().with_timeout(Duration::from_millis(100));
@@ -255,7 +307,7 @@ async fn stall_mode_holds_exports_past_the_client_timeout() {
 
 #[tokio::test]
 async fn wait_for_spans_returns_what_it_has_at_the_timeout() {
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("receiver starts");
     grpc_client(&receiver)
         .await
         .export(export("orders", &["only"]))
@@ -273,7 +325,7 @@ async fn wait_for_spans_returns_what_it_has_at_the_timeout() {
 
 #[tokio::test]
 async fn stops_serving_on_drop() {
-    let receiver = OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await.expect("receiver starts");
     let port = receiver.http_port();
     drop(receiver);
     let client = HttpClient::new().with_timeout(Duration::from_secs(2));

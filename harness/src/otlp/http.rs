@@ -14,17 +14,20 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message as _;
+use tokio::runtime::Handle;
 
-use super::state::{Shared, Verdict};
-use super::{HTTP_TRACES_PATH, Protocol};
-use crate::http_server::{PlainResponse, ServerTask, serve as serve_http, text};
+use super::counts::SpanCounts;
+use super::state::{Arrived, Shared, Verdict};
+use super::{HTTP_TRACES_PATH, Retention};
+use crate::Protocol;
+use crate::http_server::{PlainResponse, ServerTask, serve_on, text};
 
 /// The OTLP/HTTP binary protobuf content type.
 pub(super) const PROTOBUF: &str = "application/x-protobuf";
 
-/// Serves OTLP/HTTP on a fresh loopback port.
-pub(super) fn serve(shared: Arc<Shared>) -> io::Result<ServerTask> {
-    serve_http(service_fn(move |req| handle(shared.clone(), req)))
+/// Serves OTLP/HTTP on a fresh loopback port, on `runtime`.
+pub(super) fn serve(runtime: &Handle, shared: Arc<Shared>) -> io::Result<ServerTask> {
+    serve_on(runtime, service_fn(move |req| handle(shared.clone(), req)))
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<PlainResponse, Infallible> {
@@ -57,8 +60,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<PlainResp
             return text(400, format!("cannot read the body: {e}"));
         }
     };
-    let request = match ExportTraceServiceRequest::decode(body) {
-        Ok(request) => request,
+    let arrived = match shared.retention() {
+        Retention::Decode => ExportTraceServiceRequest::decode(body)
+            .map(Arrived::Decoded)
+            .map_err(|e| e.to_string()),
+        Retention::CountOnly => SpanCounts::of_bytes(&body)
+            .map(Arrived::Counted)
+            .ok_or_else(|| "malformed protobuf".to_owned()),
+    };
+    let arrived = match arrived {
+        Ok(arrived) => arrived,
         Err(e) => {
             shared.reject();
             return text(
@@ -67,7 +78,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<PlainResp
             );
         }
     };
-    match shared.admit(Protocol::Http, request) {
+    match shared.admit(Protocol::HttpProtobuf, arrived) {
         Verdict::Accepted => Ok(success()),
         Verdict::Unavailable => text(503, "receiver unavailable (fault mode)"),
         Verdict::Stall(hold) => {

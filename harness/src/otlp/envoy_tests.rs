@@ -86,8 +86,8 @@ static_resources:
 }
 
 async fn receives_envoy_spans_over(exporter: &str, protocol: Protocol) {
-    let receiver = OtlpReceiver::start().await;
-    let port = free_port();
+    let receiver = OtlpReceiver::start().await.expect("receiver starts");
+    let port = free_port().expect("free port");
     let envoy = EnvoyProcess::start(
         &traced_config(port, &receiver, exporter),
         EnvoyOptions::default(),
@@ -118,7 +118,7 @@ async fn receives_envoys_grpc_exports() {
 
 #[tokio::test]
 async fn receives_envoys_http_exports() {
-    receives_envoy_spans_over("http", Protocol::Http).await;
+    receives_envoy_spans_over("http", Protocol::HttpProtobuf).await;
 }
 
 /// Unavailable and stalled exports are Envoy's problem to drop: it keeps
@@ -126,8 +126,8 @@ async fn receives_envoys_http_exports() {
 /// the receiver is back to normal.
 #[tokio::test]
 async fn fault_modes_hold_against_envoys_grpc_client() {
-    let receiver = OtlpReceiver::start().await;
-    let port = free_port();
+    let receiver = OtlpReceiver::start().await.expect("receiver starts");
+    let port = free_port().expect("free port");
     let envoy = EnvoyProcess::start(
         &traced_config(port, &receiver, "grpc"),
         EnvoyOptions::default(),

@@ -11,6 +11,7 @@ use opentelemetry_http::HeaderInjector;
 use reqwest::{IntoUrl, Method, Request, RequestBuilder, Response};
 
 use super::semconv;
+use crate::tracer::tracer;
 
 /// Why [`TracedClient::execute`] or [`TracedRequestBuilder::send`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +105,7 @@ impl TracedClient {
     /// error status is a response, not an error.
     pub async fn execute(&self, mut request: Request) -> Result<Response, SendError> {
         let parent = Context::current();
-        let span = super::tracer().build_with_context(span_builder(&request), &parent);
+        let span = tracer().build_with_context(span_builder(&request), &parent);
         let cx = parent.with_span(span);
         global::get_text_map_propagator(|propagator| {
             propagator.inject_context(&cx, &mut HeaderInjector(request.headers_mut()));

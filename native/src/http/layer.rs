@@ -1,8 +1,12 @@
 //! [`ServerTraceLayer`]: the tower layer and its options.
+//!
+//! The layer depends on the service it builds and not the other way round:
+//! [`ServerTraceService`] holds only the options the layer sets, so the
+//! constructor that takes a layer, [`ServerTraceService::new`], lives here.
 
 use tower_layer::Layer;
 
-use super::service::ServerTraceService;
+use super::service::{Options, ServerTraceService};
 
 /// A tower [`Layer`] that traces every request of an `http` service with a
 /// SERVER span; see the [module docs](super) for what is recorded.
@@ -20,8 +24,7 @@ use super::service::ServerTraceService;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerTraceLayer {
-    pub(crate) url_scheme: &'static str,
-    pub(crate) unsampled_fast_path: bool,
+    options: Options,
 }
 
 // === impl ServerTraceLayer ===
@@ -31,8 +34,7 @@ impl ServerTraceLayer {
     /// otherwise, and the unsampled fast path on.
     pub const fn new() -> Self {
         Self {
-            url_scheme: "http",
-            unsampled_fast_path: true,
+            options: Options::DEFAULT,
         }
     }
 
@@ -40,7 +42,7 @@ impl ServerTraceLayer {
     /// (HTTP/1 origin-form requests never do). Default: `http`, as behind a
     /// sidecar that terminates TLS.
     pub const fn with_url_scheme(mut self, scheme: &'static str) -> Self {
-        self.url_scheme = scheme;
+        self.options.url_scheme = scheme;
         self
     }
 
@@ -49,7 +51,7 @@ impl ServerTraceLayer {
     /// default parent-based sampler; turn it off when the tracer provider
     /// uses a sampler that may record children of unsampled parents.
     pub const fn with_unsampled_fast_path(mut self, enabled: bool) -> Self {
-        self.unsampled_fast_path = enabled;
+        self.options.unsampled_fast_path = enabled;
         self
     }
 }
@@ -65,5 +67,38 @@ impl<S> Layer<S> for ServerTraceLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         ServerTraceService::new(inner, *self)
+    }
+}
+
+// === impl ServerTraceService ===
+
+impl<S> ServerTraceService<S> {
+    /// Wraps `inner` with the options of `config`; what
+    /// [`Layer::layer`] does.
+    pub fn new(inner: S, config: ServerTraceLayer) -> Self {
+        Self::with_options(inner, config.options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_set_the_service_options() {
+        let layer = ServerTraceLayer::new()
+            .with_url_scheme("https")
+            .with_unsampled_fast_path(false);
+        let want = Options {
+            url_scheme: "https",
+            unsampled_fast_path: false,
+        };
+        assert_eq!(layer.options, want);
+        assert_eq!(
+            format!("{:?}", layer.layer(())),
+            format!("{:?}", ServerTraceService::with_options((), want)),
+            "the layer hands its options to the service it builds"
+        );
+        assert_eq!(ServerTraceLayer::default().options, Options::DEFAULT);
     }
 }

@@ -70,5 +70,3 @@ pub use service::ServerTraceService;
 
 /// The instrumentation scope name of every span this module records.
 pub use crate::tracer::SCOPE_NAME;
-
-use crate::tracer::tracer;

@@ -1,5 +1,9 @@
 //! [`ServerTraceService`]: extracts the incoming context, starts the SERVER
 //! span and makes it current for the inner service.
+//!
+//! The service knows only its [`Options`]; the layer
+//! ([`ServerTraceLayer`](crate::http::ServerTraceLayer)) sets them and
+//! wraps services, so the dependency runs from the layer to the service.
 
 use std::borrow::Cow;
 use std::task::{Context as TaskContext, Poll};
@@ -12,22 +16,45 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
-use super::layer::ServerTraceLayer;
 use super::semconv::{self, Method};
+use crate::tracer::tracer;
 
-/// The service [`ServerTraceLayer`] wraps around an `http` service.
+/// The service [`ServerTraceLayer`](crate::http::ServerTraceLayer) wraps
+/// around an `http` service.
 #[derive(Debug, Clone)]
 pub struct ServerTraceService<S> {
     inner: S,
-    config: ServerTraceLayer,
+    options: Options,
+}
+
+/// What the service reads per request, set by the layer's `with_*`
+/// builders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Options {
+    /// `url.scheme` when the request URI carries none.
+    pub(crate) url_scheme: &'static str,
+    /// Whether a valid, unsampled parent skips the span.
+    pub(crate) unsampled_fast_path: bool,
+}
+
+// === impl Options ===
+
+impl Options {
+    /// `url.scheme` `http` (behind a sidecar that terminates TLS) and the
+    /// unsampled fast path on.
+    pub(crate) const DEFAULT: Self = Self {
+        url_scheme: "http",
+        unsampled_fast_path: true,
+    };
 }
 
 // === impl ServerTraceService ===
 
 impl<S> ServerTraceService<S> {
-    /// Wraps `inner` with the options of `config`.
-    pub fn new(inner: S, config: ServerTraceLayer) -> Self {
-        Self { inner, config }
+    /// Wraps `inner` with `options`. The public constructor, which takes the
+    /// layer, is `ServerTraceService::new` in `layer.rs`.
+    pub(crate) fn with_options(inner: S, options: Options) -> Self {
+        Self { inner, options }
     }
 
     /// The wrapped service.
@@ -64,7 +91,7 @@ where
             let parent = span.span_context();
             parent.is_valid() && !parent.is_sampled()
         };
-        if self.config.unsampled_fast_path && unsampled_parent {
+        if self.options.unsampled_fast_path && unsampled_parent {
             // No span: only make the remote context current, so downstream
             // calls carry the unsampled parent on.
             let inner = {
@@ -74,7 +101,7 @@ where
             return ResponseFuture::passthrough(inner, parent);
         }
 
-        let span = super::tracer().build_with_context(span_builder(&req, self.config), &parent);
+        let span = tracer().build_with_context(span_builder(&req, self.options), &parent);
         let cx = parent.with_span(span);
         let inner = {
             let _attached = cx.clone().attach();
@@ -85,7 +112,7 @@ where
 }
 
 /// The SERVER span for `req`, per the stable HTTP semantic conventions.
-fn span_builder<B>(req: &Request<B>, config: ServerTraceLayer) -> SpanBuilder {
+fn span_builder<B>(req: &Request<B>, options: Options) -> SpanBuilder {
     let method = Method::normalise(req.method().as_str());
     let route = route(req);
     let name: Cow<'static, str> = match route {
@@ -103,7 +130,7 @@ fn span_builder<B>(req: &Request<B>, config: ServerTraceLayer) -> SpanBuilder {
             semconv::redact_query(query).into_owned(),
         ));
     }
-    let scheme = uri.scheme_str().unwrap_or(config.url_scheme);
+    let scheme = uri.scheme_str().unwrap_or(options.url_scheme);
     attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme.to_owned()));
     if let Some(route) = route {
         attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
@@ -207,9 +234,9 @@ mod tests {
     }
 
     /// Sends `method /path?q` under trace `trace_id` (flags `flags`) through
-    /// the layer, drops the response, and returns the trace's spans.
+    /// the service, drops the response, and returns the trace's spans.
     fn serve(
-        layer: ServerTraceLayer,
+        options: Options,
         inner: Fixed,
         method: &str,
         trace_id: &str,
@@ -226,7 +253,7 @@ mod tests {
             )
             .body(())
             .unwrap_or_else(|e| panic!("bad test request: {e}"));
-        let mut service = ServerTraceService::new(inner, layer);
+        let mut service = ServerTraceService::with_options(inner, options);
         let future = pin!(service.call(req));
         let mut task = TaskContext::from_waker(Waker::noop());
         let Poll::Ready(result) = future.poll(&mut task) else {
@@ -240,13 +267,7 @@ mod tests {
     #[test]
     fn records_a_server_span_with_semconv_attributes() {
         let trace = "0af7651916cd43dd8448eb211c80f001";
-        let (ok, spans) = serve(
-            ServerTraceLayer::new(),
-            Fixed(Some(200)),
-            "GET",
-            trace,
-            "01",
-        );
+        let (ok, spans) = serve(Options::DEFAULT, Fixed(Some(200)), "GET", trace, "01");
         assert!(ok);
         assert_eq!(spans.len(), 1, "{spans:?}");
         let span = &spans[0];
@@ -276,24 +297,12 @@ mod tests {
     #[test]
     fn marks_5xx_as_an_error_and_4xx_not() {
         let trace = "0af7651916cd43dd8448eb211c80f002";
-        let (_, spans) = serve(
-            ServerTraceLayer::new(),
-            Fixed(Some(503)),
-            "GET",
-            trace,
-            "01",
-        );
+        let (_, spans) = serve(Options::DEFAULT, Fixed(Some(503)), "GET", trace, "01");
         assert_eq!(attr(&spans[0], "error.type").as_deref(), Some("503"));
         assert!(matches!(spans[0].status, Status::Error { .. }), "{spans:?}");
 
         let trace = "0af7651916cd43dd8448eb211c80f003";
-        let (_, spans) = serve(
-            ServerTraceLayer::new(),
-            Fixed(Some(404)),
-            "GET",
-            trace,
-            "01",
-        );
+        let (_, spans) = serve(Options::DEFAULT, Fixed(Some(404)), "GET", trace, "01");
         assert_eq!(attr(&spans[0], "error.type"), None);
         assert_eq!(spans[0].status, Status::Unset);
     }
@@ -301,7 +310,7 @@ mod tests {
     #[test]
     fn records_an_inner_error_with_its_type() {
         let trace = "0af7651916cd43dd8448eb211c80f004";
-        let (ok, spans) = serve(ServerTraceLayer::new(), Fixed(None), "POST", trace, "01");
+        let (ok, spans) = serve(Options::DEFAULT, Fixed(None), "POST", trace, "01");
         assert!(!ok);
         assert_eq!(spans.len(), 1, "the span ends with the error: {spans:?}");
         assert_eq!(attr(&spans[0], "error.type").as_deref(), Some("&str"));
@@ -315,13 +324,7 @@ mod tests {
     #[test]
     fn names_unknown_methods_http() {
         let trace = "0af7651916cd43dd8448eb211c80f005";
-        let (_, spans) = serve(
-            ServerTraceLayer::new(),
-            Fixed(Some(200)),
-            "PURGE",
-            trace,
-            "01",
-        );
+        let (_, spans) = serve(Options::DEFAULT, Fixed(Some(200)), "PURGE", trace, "01");
         assert_eq!(spans[0].name, "HTTP");
         assert_eq!(
             attr(&spans[0], "http.request.method").as_deref(),
@@ -338,19 +341,16 @@ mod tests {
         // The test provider samples everything, so only the fast path keeps
         // the unsampled request out of the exporter.
         let trace = "0af7651916cd43dd8448eb211c80f006";
-        let (ok, spans) = serve(
-            ServerTraceLayer::new(),
-            Fixed(Some(200)),
-            "GET",
-            trace,
-            "00",
-        );
+        let (ok, spans) = serve(Options::DEFAULT, Fixed(Some(200)), "GET", trace, "00");
         assert!(ok);
         assert!(spans.is_empty(), "fast path records nothing: {spans:?}");
 
         let trace = "0af7651916cd43dd8448eb211c80f007";
-        let layer = ServerTraceLayer::new().with_unsampled_fast_path(false);
-        let (_, spans) = serve(layer, Fixed(Some(200)), "GET", trace, "00");
+        let options = Options {
+            unsampled_fast_path: false,
+            ..Options::DEFAULT
+        };
+        let (_, spans) = serve(options, Fixed(Some(200)), "GET", trace, "00");
         assert_eq!(spans.len(), 1, "without the fast path the sampler decides");
     }
 }

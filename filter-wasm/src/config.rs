@@ -211,14 +211,6 @@ fn join(errors: &[FieldError]) -> String {
 // === impl Config ===
 
 impl Config {
-    /// Parses and validates the plugin configuration JSON, reporting
-    /// every bad field.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let config = crate::config_json::read(bytes)?;
-        config.validate().map_err(ConfigError::Invalid)?;
-        Ok(config)
-    }
-
     /// Checks value ranges, returning every problem found.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();

@@ -12,6 +12,19 @@ use crate::config::{
     Protocol, ResourceValue, SamplerConfig,
 };
 
+// === impl Config ===
+
+impl Config {
+    /// Parses and validates the plugin configuration JSON, reporting
+    /// every bad field. (Defined beside the reader so that the types in
+    /// [`crate::config`] do not import it back.)
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let config = read(bytes)?;
+        config.validate().map_err(ConfigError::Invalid)?;
+        Ok(config)
+    }
+}
+
 /// Collects problems while reading one JSON object.
 struct Object<'a> {
     path: &'a str,

@@ -28,10 +28,10 @@ use crate::export::Pushed;
 use crate::headers::RequestHeaders;
 use crate::propagation::SpanContext;
 use crate::properties::{self, path};
-use crate::root_context::{ConnectionAttributes, SharedState, VmState, now_nanos, request_flush};
 use crate::span::{HttpObservation, SpanKind, SpanRecord};
 use crate::traceparent::{SpanId, TRACEPARENT_LEN, TraceParent};
 use crate::tracestate;
+use crate::vm::{ConnectionAttributes, SharedState, VmState, now_nanos, request_flush};
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";

@@ -36,7 +36,8 @@
 //! A pure core, unit-tested natively: [`traceparent`], [`tracestate`],
 //! [`headers`], [`ids`], [`sampler`], [`propagation`], [`span`], [`otlp`],
 //! [`export`], [`collector`], [`config`], [`cel`]. The Envoy glue
-//! (`root_context`, `http_context`, `metrics`, `abi`) is compiled for
+//! (`vm`, the state both contexts share; `root_context`, `http_context`,
+//! `metrics`, `abi`) is compiled for
 //! `wasm32` only.
 
 #![cfg_attr(
@@ -68,6 +69,8 @@ mod http_context;
 mod metrics;
 #[cfg(target_arch = "wasm32")]
 mod root_context;
+#[cfg(target_arch = "wasm32")]
+mod vm;
 
 // The SDK's entry point (`_initialize`): installs the logger and root context.
 #[cfg(target_arch = "wasm32")]

@@ -33,38 +33,40 @@ pub(crate) fn build() -> io::Result<ExportRuntime> {
         .thread_name(THREAD_NAME)
         .enable_all()
         .build()
-        .map(|runtime| ExportRuntime(Some(runtime)))
+        .map(|runtime| ExportRuntime {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
 }
 
 /// The exporter runtime; safe to drop anywhere, including inside another
 /// runtime (a plain `Runtime` panics there).
 #[derive(Debug)]
-pub(crate) struct ExportRuntime(Option<Runtime>);
+pub(crate) struct ExportRuntime {
+    /// Spawns and enters without the runtime itself, so no accessor has to
+    /// deal with the runtime being gone.
+    handle: Handle,
+    /// Present until the drop, which takes it to shut it down.
+    runtime: Option<Runtime>,
+}
 
 // === impl ExportRuntime ===
 
 impl ExportRuntime {
-    /// The runtime (present until the drop).
-    fn runtime(&self) -> &Runtime {
-        self.0
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("taken only in drop"))
-    }
-
     /// A handle to spawn exports on.
     pub(crate) fn handle(&self) -> &Handle {
-        self.runtime().handle()
+        &self.handle
     }
 
     /// Enters the runtime's context (to build the tonic channel in it).
     pub(crate) fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
-        self.runtime().enter()
+        self.handle.enter()
     }
 }
 
 impl Drop for ExportRuntime {
     fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
+        if let Some(runtime) = self.runtime.take() {
             // The one way to drop a runtime that is allowed inside another
             // runtime; an export still stuck is abandoned with it.
             runtime.shutdown_background();

@@ -52,6 +52,11 @@
 //! and port 4317 for gRPC) and name it with `OTEL_SERVICE_NAME`. To keep
 //! printing spans locally, set `OTEL_TRACES_EXPORTER=console`.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 /// W3C Trace Context header carrying the parent span (lowercase, as written
 /// on every carrier). <https://www.w3.org/TR/trace-context-2/#traceparent-header>
 pub const TRACEPARENT: &str = "traceparent";

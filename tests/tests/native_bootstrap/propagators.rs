@@ -1,0 +1,69 @@
+//! `OTEL_PROPAGATORS`: what the global propagator injects.
+
+use meshtrace_harness::Protocol;
+use meshtrace_harness::otlp::OtlpReceiver;
+
+use crate::run::{run_child, to_receiver};
+
+#[test]
+fn propagators_choose_what_is_injected() {
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
+    for (value, want, why) in [
+        (
+            None,
+            &["baggage", "traceparent", "tracestate"][..],
+            "default tracecontext,baggage",
+        ),
+        (
+            Some("tracecontext,baggage"),
+            &["baggage", "traceparent", "tracestate"],
+            "both",
+        ),
+        (
+            Some("tracecontext"),
+            &["traceparent", "tracestate"],
+            "trace context only",
+        ),
+        (Some("baggage"), &["baggage"], "baggage only"),
+        (Some("none"), &[], "none injects nothing"),
+    ] {
+        let mut vars = vec![];
+        if let Some(value) = value {
+            vars.push(("OTEL_PROPAGATORS", value));
+        }
+        let run = run_child(&to_receiver(&receiver, Protocol::HttpProtobuf, &vars));
+        let injected = run.injected();
+        let keys: Vec<_> = injected.keys().map(String::as_str).collect();
+        assert_eq!(keys, want, "{why}: {run:#?}");
+        if let Some(baggage) = injected.get("baggage") {
+            assert_eq!(baggage, "tenant=acme", "{why}");
+        }
+        if let Some(traceparent) = injected.get("traceparent") {
+            let parent = run.value("parent_span").expect("the parent span id");
+            assert!(
+                traceparent.contains(parent),
+                "{why}: {traceparent} carries {parent}"
+            );
+        }
+    }
+}
+
+#[test]
+fn propagators_unknown_name_is_a_warning_naming_it() {
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
+    let run = run_child(&to_receiver(
+        &receiver,
+        Protocol::HttpProtobuf,
+        &[("OTEL_PROPAGATORS", "b3multi,tracecontext")],
+    ));
+    assert!(
+        run.stderr.contains("OTEL_PROPAGATORS") && run.stderr.contains("b3multi"),
+        "warning on stderr: {run:#?}"
+    );
+    let keys: Vec<_> = run.injected().into_keys().collect();
+    assert_eq!(
+        keys,
+        ["traceparent", "tracestate"],
+        "the known one still applies: {run:#?}"
+    );
+}

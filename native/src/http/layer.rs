@@ -73,8 +73,7 @@ impl<S> Layer<S> for ServerTraceLayer {
 // === impl ServerTraceService ===
 
 impl<S> ServerTraceService<S> {
-    /// Wraps `inner` with the options of `config`; what
-    /// [`Layer::layer`] does.
+    /// Wraps `inner` with the options of `config`, as the layer does.
     pub fn new(inner: S, config: ServerTraceLayer) -> Self {
         Self::with_options(inner, config.options)
     }

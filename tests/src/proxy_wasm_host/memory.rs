@@ -5,7 +5,14 @@
 use wasmtime::{Caller, Memory, TypedFunc};
 
 use super::abi::{HostResult, Status};
-use super::state::HostState;
+
+/// Store data that holds the guest's memory (the host's `HostState`):
+/// this module works on any such store, so it does not import the state
+/// that holds it.
+pub(crate) trait HoldsGuest: 'static {
+    /// The guest's memory, once the module is instantiated.
+    fn guest_memory(&self) -> Option<&GuestMemory>;
+}
 
 /// The guest exports host functions need, resolved once after instantiation.
 #[derive(Clone)]
@@ -24,17 +31,21 @@ impl GuestMemory {
     }
 }
 
-fn guest(caller: &Caller<'_, HostState>) -> Result<GuestMemory, Status> {
+fn guest<T: HoldsGuest>(caller: &Caller<'_, T>) -> Result<GuestMemory, Status> {
     caller
         .data()
-        .guest
-        .clone()
+        .guest_memory()
+        .cloned()
         .ok_or(Status::InvalidMemoryAccess)
 }
 
 /// Copies `len` bytes at `ptr` out of the guest; a null pointer with length 0
 /// reads as empty (the SDK passes `null` for absent optional data).
-pub(crate) fn read(caller: &Caller<'_, HostState>, ptr: u32, len: u32) -> Result<Vec<u8>, Status> {
+pub(crate) fn read<T: HoldsGuest>(
+    caller: &Caller<'_, T>,
+    ptr: u32,
+    len: u32,
+) -> Result<Vec<u8>, Status> {
     if len == 0 {
         return Ok(Vec::new());
     }
@@ -52,8 +63,8 @@ pub(crate) fn read(caller: &Caller<'_, HostState>, ptr: u32, len: u32) -> Result
 }
 
 /// Reads a UTF-8 string (lossily: Envoy passes bytes through unchecked).
-pub(crate) fn read_string(
-    caller: &Caller<'_, HostState>,
+pub(crate) fn read_string<T: HoldsGuest>(
+    caller: &Caller<'_, T>,
     ptr: u32,
     len: u32,
 ) -> Result<String, Status> {
@@ -61,8 +72,8 @@ pub(crate) fn read_string(
 }
 
 /// Writes raw bytes at `ptr`.
-pub(crate) fn write(
-    caller: &mut Caller<'_, HostState>,
+pub(crate) fn write<T: HoldsGuest>(
+    caller: &mut Caller<'_, T>,
     ptr: u32,
     bytes: &[u8],
 ) -> Result<(), Status> {
@@ -81,8 +92,8 @@ pub(crate) fn write(
 }
 
 /// Writes a little-endian `u32` (also a wasm32 pointer or `usize`).
-pub(crate) fn write_u32(
-    caller: &mut Caller<'_, HostState>,
+pub(crate) fn write_u32<T: HoldsGuest>(
+    caller: &mut Caller<'_, T>,
     ptr: u32,
     value: u32,
 ) -> Result<(), Status> {
@@ -90,8 +101,8 @@ pub(crate) fn write_u32(
 }
 
 /// Writes a little-endian `u64`.
-pub(crate) fn write_u64(
-    caller: &mut Caller<'_, HostState>,
+pub(crate) fn write_u64<T: HoldsGuest>(
+    caller: &mut Caller<'_, T>,
     ptr: u32,
     value: u64,
 ) -> Result<(), Status> {
@@ -102,8 +113,8 @@ pub(crate) fn write_u64(
 /// with the guest's allocator, copy, then store pointer and size. Empty data
 /// is returned as a null pointer and size 0 (no allocation), which the SDK
 /// reads as "no value".
-pub(crate) fn return_bytes(
-    caller: &mut Caller<'_, HostState>,
+pub(crate) fn return_bytes<T: HoldsGuest>(
+    caller: &mut Caller<'_, T>,
     bytes: &[u8],
     ptr_ptr: u32,
     size_ptr: u32,

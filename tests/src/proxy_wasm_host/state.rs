@@ -9,7 +9,7 @@ use super::abi::{BufferType, LogLevel, MapType, Status};
 use super::callouts::Callouts;
 use super::clock::{TickTimer, VirtualClock};
 use super::headers::HeaderMap;
-use super::memory::GuestMemory;
+use super::memory::{GuestMemory, HoldsGuest};
 use super::metrics::Metrics;
 use super::records::{HostCall, LocalResponse, LogEntry, StreamControl};
 use super::shared::{SharedData, SharedQueues};
@@ -79,9 +79,18 @@ pub(crate) struct HostState {
     /// The root context's tick timer.
     pub(crate) tick_timer: TickTimer,
     pub(crate) clock: VirtualClock,
+    /// Header writes (replace, remove, add) answer `BadArgument`, as Envoy
+    /// does for a map it no longer holds: a fault for tests to inject.
+    pub(crate) refuse_header_writes: bool,
 }
 
 // === impl HostState ===
+
+impl HoldsGuest for HostState {
+    fn guest_memory(&self) -> Option<&GuestMemory> {
+        self.guest.as_ref()
+    }
+}
 
 impl HostState {
     pub(crate) fn new(wasi: WasiP1Ctx, clock: VirtualClock, root_id: u32) -> Self {
@@ -110,6 +119,7 @@ impl HostState {
             stream_controls: Vec::new(),
             tick_timer: TickTimer::default(),
             clock,
+            refuse_header_writes: false,
         }
     }
 

@@ -12,8 +12,8 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
 use meshtrace_filter::config::BatchConfig;
-use meshtrace_filter::export::Batcher;
-use meshtrace_filter::otlp::{RequestEncoder, encode_span, frame_span};
+use meshtrace_filter::export::batch::Batcher;
+use meshtrace_filter::export::otlp::{RequestEncoder, encode_span, frame_span};
 use meshtrace_filter::span::{HttpObservation, SpanKind, SpanRecord};
 use meshtrace_filter::traceparent::{SpanId, TraceFlags, TraceId};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};

@@ -33,11 +33,20 @@
 //!
 //! # Layout
 //!
-//! A pure core, unit-tested natively: [`traceparent`], [`tracestate`],
-//! [`headers`], [`ids`], [`sampler`], [`propagation`], [`span`], [`otlp`],
-//! [`export`], [`collector`], [`config`], [`cel`]. The Envoy glue
-//! (`vm`, the state both contexts share; `root_context`, `http_context`,
-//! `metrics`, `abi`) is compiled for
+//! A pure core, unit-tested natively:
+//!
+//! - trace context: [`traceparent`], [`tracestate`], [`headers`] (the
+//!   request headers the filter reads), [`ids`], [`sampler`],
+//!   [`span_context`] (the context of the proxy's span);
+//! - [`decision`]: what the filter does with one request (parent,
+//!   upstream `traceparent`, `tracestate`, the CLIENT child);
+//! - spans and export: [`span`] (HTTP semantic conventions),
+//!   [`response_flags`], [`export`] (OTLP encoding, the batch, the target);
+//! - [`config`] (types, validation, the JSON reader), [`cel`] and
+//!   [`properties`] (Envoy attribute encodings).
+//!
+//! The Envoy glue, `host` (the VM state, the root and HTTP contexts, export
+//! dispatch, the ABI calls and the metrics), is private and compiled for
 //! `wasm32` only.
 
 #![cfg_attr(
@@ -46,41 +55,31 @@
 )]
 
 pub mod cel;
-pub mod collector;
 pub mod config;
-mod config_json;
+pub mod decision;
 pub mod export;
 pub mod headers;
 pub mod ids;
-pub mod otlp;
-pub mod propagation;
 pub mod properties;
 pub mod response_flags;
 pub mod sampler;
 pub mod span;
+pub mod span_context;
 pub mod traceparent;
 pub mod tracestate;
 
 #[cfg(target_arch = "wasm32")]
-mod abi;
-#[cfg(target_arch = "wasm32")]
-mod http_context;
-#[cfg(target_arch = "wasm32")]
-mod metrics;
-#[cfg(target_arch = "wasm32")]
-mod root_context;
-#[cfg(target_arch = "wasm32")]
-mod vm;
+mod host;
 
 // The SDK's entry point (`_initialize`): installs the logger and root context.
 #[cfg(target_arch = "wasm32")]
 #[allow(missing_docs)]
 mod entry {
-    use super::root_context;
+    use super::host::root;
     proxy_wasm::main! {{
         proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Debug);
         proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
-            Box::new(root_context::TracingRoot::new())
+            Box::new(root::TracingRoot::new())
         });
     }}
 }

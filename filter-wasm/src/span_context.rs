@@ -1,9 +1,8 @@
-//! The per-request trace decision: continue a valid incoming context or
-//! restart the trace, and what to forward upstream.
+//! The context of the span the proxy makes for one request: the incoming
+//! parent's trace continued with a new span id, or a new root.
 //!
-//! W3C Trace Context: a request with exactly one valid `traceparent` continues
-//! that trace; otherwise the proxy restarts it with a new random trace id and
-//! forwards neither the bad `traceparent` nor the `tracestate`.
+//! Which incoming `traceparent` counts as the parent is decided in
+//! `decision`.
 //! <https://www.w3.org/TR/trace-context-2/#a-traceparent-is-received>
 //! <https://www.w3.org/TR/trace-context-2/#no-traceparent-received>
 

@@ -126,6 +126,14 @@ async fn one_trace_through_the_mesh(tweaks: FilterTweaks, connection: bool) {
             "no evaluation fell back to one-by-one reads: {}",
             envoy.log()
         );
+        assert_eq!(
+            envoy
+                .stat("wasmcustom.meshtrace.header_write_failures")
+                .expect("stats"),
+            Some(0),
+            "Envoy accepted every traceparent rewrite: {}",
+            envoy.log()
+        );
     }
 
     // Times: inside the test's own window, and each hop nested in the one

@@ -330,3 +330,49 @@ fn garbage_trace_headers_never_fail_the_vm() {
     }
     f.flush_and_collect().expect("export still works");
 }
+
+/// A host that refuses the trace-context rewrite (Envoy answers
+/// `BadArgument` for a header map it no longer holds) costs the next hop
+/// its parent, never the request: the refusal is counted in
+/// `meshtrace.header_write_failures`, the span is still recorded, and the
+/// next request writes again.
+#[test]
+fn refused_header_writes_are_counted_and_the_request_still_flows() {
+    const FAILURES: &str = "meshtrace.header_write_failures";
+    let mut f = inbound(1.0);
+    f.host.refuse_header_writes(true);
+    let ex = f
+        .send(
+            &Request::get("/")
+                .header("traceparent", &valid("01"))
+                .header("tracestate", "congo=t61rcWkgMzE"),
+        )
+        .expect("the request flows");
+    assert_eq!(
+        ex.values("traceparent"),
+        vec![valid("01").as_str()],
+        "the refused rewrite left the incoming traceparent"
+    );
+    assert_eq!(f.counter(FAILURES), 2, "traceparent and tracestate refused");
+    assert!(!f.host.vm_failed());
+    // An invalid tracestate is removed: a refused removal counts too.
+    f.send(
+        &Request::get("/")
+            .header("traceparent", &valid("01"))
+            .header("tracestate", "UPPER=1"),
+    )
+    .expect("the request flows");
+    assert_eq!(f.counter(FAILURES), 4);
+
+    f.host.refuse_header_writes(false);
+    let ex = f
+        .send(&Request::get("/").header("traceparent", &valid("01")))
+        .expect("runs");
+    let (trace, parent, _) = ex.traceparent().expect("rewritten");
+    assert_eq!(trace, TRACE);
+    assert_ne!(parent, PARENT, "this proxy's span is the parent again");
+    assert_eq!(f.counter(FAILURES), 4, "successful writes are not counted");
+    f.tick().expect("tick");
+    let exported = spans(&f.answer_http_exports(200).expect("export"));
+    assert_eq!(exported.len(), 3, "every request's span was still recorded");
+}

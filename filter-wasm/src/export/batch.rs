@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 
 use crate::config::BatchConfig;
-use crate::otlp::{RequestEncoder, encode_span, frame_span};
+use crate::export::otlp::{RequestEncoder, encode_span, frame_span};
 use crate::span::SpanRecord;
 
 /// What happened to a pushed span.

@@ -14,7 +14,7 @@ pub const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The export target, resolved once at configuration.
 #[derive(Debug, Clone)]
-pub struct Collector {
+pub struct ExportTarget {
     /// Envoy cluster.
     pub cluster: String,
     /// OTLP transport.
@@ -30,9 +30,9 @@ pub struct Collector {
     grpc_metadata: Vec<(String, Vec<u8>)>,
 }
 
-// === impl Collector ===
+// === impl ExportTarget ===
 
-impl Collector {
+impl ExportTarget {
     /// Resolves the target from the configuration.
     pub fn new(config: &CollectorConfig, authority: &str) -> Self {
         let mut http_headers = vec![
@@ -164,7 +164,7 @@ mod tests {
         config
             .headers
             .push(("authorization".into(), "Bearer t".into()));
-        let c = Collector::new(&config, "collector");
+        let c = ExportTarget::new(&config, "collector");
         let h = c.http_headers();
         assert_eq!(h[0], (":method", "POST"));
         assert_eq!(h[1], (":path", "/v1/traces"));

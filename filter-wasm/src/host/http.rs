@@ -22,37 +22,24 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
-use crate::abi;
 use crate::cel::{self, ConnectionAttr};
-use crate::export::Pushed;
+use crate::decision::{self, RequestSpan, Start, TraceStateAction};
+use crate::export::batch::Pushed;
 use crate::headers::RequestHeaders;
-use crate::propagation::SpanContext;
 use crate::properties::{self, path};
-use crate::span::{HttpObservation, SpanKind, SpanRecord};
-use crate::traceparent::{SpanId, TRACEPARENT_LEN, TraceParent};
-use crate::tracestate;
-use crate::vm::{ConnectionAttributes, SharedState, VmState, now_nanos, request_flush};
+use crate::span::{HttpObservation, SpanRecord};
+use crate::traceparent::TRACEPARENT_LEN;
+
+use super::abi;
+use super::vm::{ConnectionAttributes, SharedState, VmState, now_nanos, request_flush};
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
 
-/// A sampled request's span, between request headers and the log phase.
-struct ActiveSpan {
-    context: SpanContext,
-    /// The CLIENT child's id when the filter also reports the upstream
-    /// request (`spawn_upstream_span`).
-    upstream_span_id: Option<SpanId>,
-    trace_state: Option<String>,
-    start_unix_nanos: u64,
-    /// `:status` of the response, once its headers passed.
-    status_code: Option<i64>,
-    http: HttpObservation,
-}
-
 /// The HTTP context of one request.
 pub struct HttpTracer {
     state: Option<SharedState>,
-    span: Option<ActiveSpan>,
+    span: Option<RequestSpan>,
 }
 
 /// The opt-in connection attributes (`attributes.connection`).
@@ -72,8 +59,17 @@ fn text(bytes: Option<&[u8]>) -> Option<String> {
         .map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
-fn remove_trace_state() {
-    let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, TRACESTATE);
+/// Writes (`Some`) or removes (`None`) request header `name`; a refusal
+/// is counted (`meshtrace.header_write_failures`), and the request goes on.
+fn write_header(vm: &VmState, name: &str, value: Option<&str>) {
+    let result = match value {
+        Some(value) => abi::replace_header(MapType::HttpRequestHeaders, name, value),
+        None => abi::remove_header(MapType::HttpRequestHeaders, name),
+    };
+    if let Err(status) = result {
+        debug!("meshtrace: the host refused to rewrite {name} ({status:?})");
+        vm.metrics.header_write_failed();
+    }
 }
 
 // === impl HttpTracer ===
@@ -85,47 +81,40 @@ impl HttpTracer {
         Self { state, span: None }
     }
 
-    fn start(vm: &mut VmState) -> Option<ActiveSpan> {
+    fn start(vm: &mut VmState) -> Option<RequestSpan> {
         let raw = abi::header_pairs(MapType::HttpRequestHeaders).unwrap_or_default();
         let headers = RequestHeaders::scan(&raw).unwrap_or_else(|e| {
             debug!("meshtrace: unreadable request header map ({e}); no incoming context");
             RequestHeaders::default()
         });
-        let parent = match headers.single_traceparent() {
-            Ok(raw) => raw.and_then(|raw| {
-                TraceParent::parse(raw)
-                    .map_err(|e| {
-                        debug!("meshtrace: invalid traceparent ({e}); restarting the trace");
-                        vm.metrics.invalid_traceparent();
-                    })
-                    .ok()
-            }),
-            Err(count) => {
-                debug!("meshtrace: {count} traceparent headers; restarting the trace");
-                vm.metrics.invalid_traceparent();
-                None
-            }
-        };
-        let context = SpanContext::start(parent.as_ref(), &vm.sampler, &mut vm.ids);
-        let upstream_span_id =
-            (vm.spawn_upstream_span && context.is_sampled()).then(|| vm.ids.span_id());
-
-        // Upstream, the parent is this proxy's last span: the CLIENT child
-        // when there is one, else this span.
-        let mut sent = context.traceparent();
-        if let Some(id) = upstream_span_id {
-            sent.parent_id = id;
+        let Start {
+            context,
+            upstream_span_id,
+            traceparent,
+            tracestate,
+            rejected_parent,
+        } = decision::start(
+            &headers,
+            &raw,
+            &vm.sampler,
+            &mut vm.ids,
+            vm.spawn_upstream_span,
+        );
+        if let Some(why) = rejected_parent {
+            debug!("meshtrace: {why}; restarting the trace");
+            vm.metrics.invalid_traceparent();
         }
         let mut buf = [0u8; TRACEPARENT_LEN];
-        let value = sent.format(&mut buf);
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, TRACEPARENT, Some(value));
-
-        // tracestate travels only with the valid traceparent it belongs to.
-        let trace_state = match (&parent, headers.combined_tracestate(&raw)) {
-            (_, None) => None,
-            (Some(_), Some(value)) => forward_trace_state(&value),
-            (None, Some(_)) => {
-                remove_trace_state();
+        write_header(vm, TRACEPARENT, Some(traceparent.format(&mut buf)));
+        let trace_state = match tracestate {
+            TraceStateAction::Absent => None,
+            TraceStateAction::Forward(value) => {
+                write_header(vm, TRACESTATE, Some(&value));
+                Some(value)
+            }
+            TraceStateAction::Remove(why) => {
+                debug!("meshtrace: dropping tracestate ({why})");
+                write_header(vm, TRACESTATE, None);
                 None
             }
         };
@@ -134,12 +123,11 @@ impl HttpTracer {
             return None;
         }
         vm.metrics.span_started();
-        Some(ActiveSpan {
+        Some(RequestSpan {
             context,
             upstream_span_id,
-            trace_state,
+            trace_state: trace_state.map(|value| value.into_owned()),
             start_unix_nanos: now_nanos(),
-            status_code: None,
             http: HttpObservation {
                 method: text(headers.method),
                 path: text(headers.path),
@@ -152,13 +140,11 @@ impl HttpTracer {
         })
     }
 
-    fn finish(vm: &mut VmState, span: ActiveSpan) {
+    fn finish(vm: &mut VmState, mut span: RequestSpan) {
         let end_unix_nanos = now_nanos();
-        let mut http = span.http;
-        http.status_code = span.status_code.filter(|code| *code > 0);
-        if http.status_code.is_none() {
+        if span.http.status_code.is_none() {
             // No response: the flags say why (error.type).
-            http.response_flags = property(&path::RESPONSE_FLAGS)
+            span.http.response_flags = property(&path::RESPONSE_FLAGS)
                 .and_then(|b| properties::int64(&b))
                 .map_or(0, |f| f as u64);
         }
@@ -172,42 +158,23 @@ impl HttpTracer {
             }
             ConnectionAttributes::OneByOne => Some(connection_one_by_one()),
         };
-        // CLIENT spans name their upstream cluster; with
-        // `spawn_upstream_span` it also tells whether a request went
-        // upstream at all (a direct response has no cluster).
-        let needs_cluster = vm.kind == SpanKind::Client || span.upstream_span_id.is_some();
-        http.upstream_cluster = match connection {
+        span.http.upstream_cluster = match connection {
             Some(connection) => {
-                http.protocol = connection.protocol;
-                http.source_address = connection.source_address;
+                span.http.protocol = connection.protocol;
+                span.http.source_address = connection.source_address;
                 connection.cluster
             }
-            None if needs_cluster => property(&path::CLUSTER_NAME).and_then(properties::string),
+            None if span.needs_cluster(vm.kind) => {
+                property(&path::CLUSTER_NAME).and_then(properties::string)
+            }
             None => None,
         };
-        let went_upstream = http.upstream_cluster.is_some();
-        let mut record = SpanRecord {
-            trace_id: span.context.trace_id,
-            span_id: span.context.span_id,
-            parent_span_id: span.context.parent_span_id,
-            flags: span.context.flags,
-            trace_state: span.trace_state,
-            kind: vm.kind,
-            start_unix_nanos: span.start_unix_nanos,
-            end_unix_nanos,
-            capture_query: vm.capture_query,
-            http,
-        };
+        let (mut record, client_child) =
+            span.into_record(vm.kind, end_unix_nanos, vm.capture_query);
         queue(vm, &record);
-        // The proxy observes the upstream request within the same stream:
-        // the CLIENT child covers the same interval.
-        if let Some(client_id) = span.upstream_span_id
-            && went_upstream
-        {
+        if let Some(client_id) = client_child {
             vm.metrics.span_started();
-            record.kind = SpanKind::Client;
-            record.parent_span_id = Some(record.span_id);
-            record.span_id = client_id;
+            decision::into_upstream_child(&mut record, client_id);
             queue(vm, &record);
         }
     }
@@ -250,31 +217,6 @@ fn connection_one_by_one() -> Connection {
     }
 }
 
-/// Validates the (combined) incoming `tracestate` `raw`: a valid one is
-/// forwarded as a single header and returned for the span, an invalid or
-/// empty one is dropped.
-/// <https://www.w3.org/TR/trace-context-2/#tracestate-parsing>
-fn forward_trace_state(raw: &[u8]) -> Option<String> {
-    match tracestate::validate(raw) {
-        // An empty list (e.g. `,`) is valid but not worth sending.
-        // <https://www.w3.org/TR/trace-context-2/#tracestate-header-field-values>
-        Ok(valid) if valid.is_empty() => {
-            remove_trace_state();
-            None
-        }
-        Ok(valid) => {
-            let value = valid.as_str();
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, TRACESTATE, Some(value));
-            Some(value.to_owned())
-        }
-        Err(e) => {
-            debug!("meshtrace: dropping invalid tracestate ({e})");
-            remove_trace_state();
-            None
-        }
-    }
-}
-
 impl Context for HttpTracer {}
 
 impl HttpContext for HttpTracer {
@@ -289,8 +231,8 @@ impl HttpContext for HttpTracer {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let Some(span) = &mut self.span {
-            span.status_code = abi::header_value(MapType::HttpResponseHeaders, ":status")
-                .and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok());
+            span.http.status_code = abi::header_value(MapType::HttpResponseHeaders, ":status")
+                .and_then(|b| decision::response_status(&b));
         }
         Action::Continue
     }

@@ -22,6 +22,11 @@ pub mod name {
     /// from the CEL expression to one host call per attribute (the
     /// evaluation failed).
     pub const ATTRIBUTE_FALLBACKS: &str = "meshtrace.attribute_fallbacks";
+    /// Requests whose `traceparent` or `tracestate` rewrite the host
+    /// refused (`proxy_replace_header_map_value` or
+    /// `proxy_remove_header_map_value` failed): the next hop did not get
+    /// this proxy's context, so its spans will not join the trace here.
+    pub const HEADER_WRITE_FAILURES: &str = "meshtrace.header_write_failures";
 }
 
 /// Metric ids of this VM. A metric the host refused to define has id `None`
@@ -36,6 +41,7 @@ pub struct Metrics {
     export_failures: Option<u32>,
     invalid_traceparent: Option<u32>,
     attribute_fallbacks: Option<u32>,
+    header_write_failures: Option<u32>,
 }
 
 // === impl Metrics ===
@@ -52,6 +58,7 @@ impl Metrics {
             export_failures: counter(name::EXPORT_FAILURES),
             invalid_traceparent: counter(name::INVALID_TRACEPARENT),
             attribute_fallbacks: counter(name::ATTRIBUTE_FALLBACKS),
+            header_write_failures: counter(name::HEADER_WRITE_FAILURES),
         }
     }
 
@@ -99,5 +106,10 @@ impl Metrics {
     /// A CEL attribute evaluation failed; the attributes were read one by one.
     pub fn attribute_fallback(&self) {
         Self::add(self.attribute_fallbacks, 1);
+    }
+
+    /// The host refused a request's trace-context header rewrite.
+    pub fn header_write_failed(&self) {
+        Self::add(self.header_write_failures, 1);
     }
 }

@@ -11,23 +11,26 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use log::{debug, error, info, warn};
+use log::{error, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MapType};
 
 use crate::cel;
-use crate::collector::{Collector, FailureLog};
-use crate::config::{Config, Direction, Protocol};
-use crate::export::{Batch, Batcher};
-use crate::http_context::HttpTracer;
+use crate::config::{Config, Direction};
+use crate::export::batch::Batcher;
+use crate::export::otlp::RequestEncoder;
+use crate::export::target::{ExportTarget, FailureLog};
 use crate::ids::IdGenerator;
-use crate::metrics::Metrics;
-use crate::otlp::{GRPC_METHOD, GRPC_SERVICE, RequestEncoder};
 use crate::properties::{self, path};
 use crate::sampler::Sampler;
 use crate::span::SpanKind;
-use crate::vm::{ConnectionAttributes, SharedState, VmState, now_nanos};
+
+use super::abi;
+use super::export;
+use super::http::HttpTracer;
+use super::metrics::Metrics;
+use super::vm::{ConnectionAttributes, SharedState, VmState, now_nanos};
 
 /// Scope name on exported spans.
 const SCOPE_NAME: &str = env!("CARGO_PKG_NAME");
@@ -105,7 +108,7 @@ impl TracingRoot {
                 SCOPE_NAME,
                 SCOPE_VERSION,
             ),
-            collector: Collector::new(&config.collector, &config.collector_authority()),
+            target: ExportTarget::new(&config.collector, &config.collector_authority()),
             flush_interval: Duration::from_millis(u64::from(config.batch.flush_interval_ms)),
             failures: FailureLog::default(),
         }
@@ -116,11 +119,7 @@ impl TracingRoot {
         let Ok(mut vm) = state.try_borrow_mut() else {
             return;
         };
-        let vm = &mut *vm;
-        vm.metrics.flush_started();
-        while let Some(batch) = vm.batcher.next_batch(&vm.encoder) {
-            dispatch(vm, batch);
-        }
+        export::flush(&mut vm);
     }
 
     fn finish_call(&self, token: u32, outcome: Result<(), String>) {
@@ -128,69 +127,13 @@ impl TracingRoot {
         let Ok(mut vm) = state.try_borrow_mut() else {
             return;
         };
-        let Some(spans) = vm.batcher.finish(token) else {
-            debug!("meshtrace: response for unknown export call {token}");
-            return;
-        };
-        match outcome {
-            Ok(()) => vm.metrics.exported(spans),
-            Err(reason) => export_failed(&mut vm, spans, &reason),
-        }
-        // A call slot is free again: send a batch that filled meanwhile.
-        let vm = &mut *vm;
-        if vm.batcher.has_full_batch()
-            && let Some(batch) = vm.batcher.next_batch(&vm.encoder)
-        {
-            dispatch(vm, batch);
-        }
+        export::finish_call(&mut vm, token, outcome);
     }
 }
 
 impl Default for TracingRoot {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Sends one batch to the collector; a dispatch error counts as a failed
-/// export and never reaches the request path.
-fn dispatch(vm: &mut VmState, batch: Batch) {
-    let collector = &vm.collector;
-    let result = match collector.protocol {
-        Protocol::HttpProtobuf => hostcalls::dispatch_http_call(
-            &collector.cluster,
-            collector.http_headers(),
-            Some(&batch.body),
-            Vec::new(),
-            collector.timeout,
-        ),
-        Protocol::Grpc => hostcalls::dispatch_grpc_call(
-            collector.grpc_service(),
-            GRPC_SERVICE,
-            GRPC_METHOD,
-            collector.grpc_metadata(),
-            Some(&batch.body),
-            collector.timeout,
-        ),
-    };
-    match result {
-        Ok(token) => vm.batcher.sent(token, batch.spans),
-        Err(status) => {
-            let reason = format!("dispatch refused ({status:?}); is the cluster defined?");
-            export_failed(vm, batch.spans, &reason);
-        }
-    }
-}
-
-fn export_failed(vm: &mut VmState, spans: usize, reason: &str) {
-    vm.metrics.export_failed();
-    vm.metrics.dropped(spans);
-    if let Some(suppressed) = vm.failures.should_log(now_nanos()) {
-        warn!(
-            "meshtrace: OTLP export of {spans} spans to cluster '{}' failed: {reason} \
-             ({suppressed} more failures since the last report)",
-            vm.collector.cluster
-        );
     }
 }
 
@@ -269,7 +212,7 @@ impl RootContext for TracingRoot {
             state.connection = create_expr(cel::CONNECTION_EXPR)
                 .map_or(ConnectionAttributes::OneByOne, ConnectionAttributes::Cel);
         }
-        if let Err(status) = hostcalls::set_tick_period(state.flush_interval) {
+        if let Err(status) = abi::set_tick_period(state.flush_interval) {
             error!("meshtrace: cannot set the flush tick: {status:?}");
             return false;
         }
@@ -296,9 +239,10 @@ impl RootContext for TracingRoot {
         let Ok(mut vm) = state.try_borrow_mut() else {
             return;
         };
-        if vm.flush_requested {
+        // Back to the configured period after an immediate tick; if the
+        // host refuses, the next tick tries again.
+        if vm.flush_requested && abi::set_tick_period(vm.flush_interval).is_ok() {
             vm.flush_requested = false;
-            let _ = hostcalls::set_tick_period(vm.flush_interval);
         }
     }
 

@@ -8,13 +8,16 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 
-use crate::collector::{Collector, FailureLog};
-use crate::export::Batcher;
+use crate::export::batch::Batcher;
+use crate::export::otlp::RequestEncoder;
+use crate::export::target::{ExportTarget, FailureLog};
+
 use crate::ids::IdGenerator;
-use crate::metrics::Metrics;
-use crate::otlp::RequestEncoder;
 use crate::sampler::Sampler;
 use crate::span::SpanKind;
+
+use super::abi;
+use super::metrics::Metrics;
 
 /// Tick period used to flush a full batch right away.
 const FLUSH_NOW: Duration = Duration::from_millis(1);
@@ -40,7 +43,7 @@ pub struct VmState {
     /// How the connection attributes (`attributes.connection`) are read.
     pub connection: ConnectionAttributes,
     pub(crate) encoder: RequestEncoder,
-    pub(crate) collector: Collector,
+    pub(crate) target: ExportTarget,
     pub(crate) flush_interval: Duration,
     pub(crate) failures: FailureLog,
 }
@@ -76,7 +79,7 @@ pub fn request_flush(vm: &mut VmState) {
     if vm.flush_requested || !vm.batcher.can_send() {
         return;
     }
-    if hostcalls::set_tick_period(FLUSH_NOW).is_ok() {
+    if abi::set_tick_period(FLUSH_NOW).is_ok() {
         vm.flush_requested = true;
     }
 }

@@ -155,6 +155,14 @@ impl PluginHost {
             .insert(join_path(path), value.into());
     }
 
+    /// Makes every header write (`proxy_replace_header_map_value`,
+    /// `proxy_remove_header_map_value`, `proxy_add_header_map_value`)
+    /// answer `BadArgument` while `refuse` is set, as Envoy answers for a
+    /// map it no longer holds.
+    pub fn refuse_header_writes(&mut self, refuse: bool) {
+        self.store.data_mut().refuse_header_writes = refuse;
+    }
+
     /// Sets what `proxy_get_log_level` returns (default: trace).
     pub fn set_log_level(&mut self, level: LogLevel) {
         self.store.data_mut().log_level = level;

@@ -166,6 +166,9 @@ fn add_buffers_and_headers(linker: &mut Linker<HostState>) -> wasmtime::Result<(
         "proxy_replace_header_map_value",
         |mut c: C<'_>, map: u32, key_ptr: u32, key_len: u32, value_ptr: u32, value_len: u32| {
             hostcall(&mut c, "proxy_replace_header_map_value", |c| {
+                if c.data().refuse_header_writes {
+                    return Err(Status::BadArgument.into());
+                }
                 let map = MapType::from_abi(map)?;
                 let key = read_key(c, key_ptr, key_len)?;
                 let value = memory::read_string(c, value_ptr, value_len)?;
@@ -179,6 +182,9 @@ fn add_buffers_and_headers(linker: &mut Linker<HostState>) -> wasmtime::Result<(
         "proxy_remove_header_map_value",
         |mut c: C<'_>, map: u32, key_ptr: u32, key_len: u32| {
             hostcall(&mut c, "proxy_remove_header_map_value", |c| {
+                if c.data().refuse_header_writes {
+                    return Err(Status::BadArgument.into());
+                }
                 let map = MapType::from_abi(map)?;
                 let key = read_key(c, key_ptr, key_len)?;
                 c.data_mut().header_map_mut(map)?.remove(&key);
@@ -191,6 +197,9 @@ fn add_buffers_and_headers(linker: &mut Linker<HostState>) -> wasmtime::Result<(
         "proxy_add_header_map_value",
         |mut c: C<'_>, map: u32, key_ptr: u32, key_len: u32, value_ptr: u32, value_len: u32| {
             hostcall(&mut c, "proxy_add_header_map_value", |c| {
+                if c.data().refuse_header_writes {
+                    return Err(Status::BadArgument.into());
+                }
                 let map = MapType::from_abi(map)?;
                 let key = read_key(c, key_ptr, key_len)?;
                 let value = memory::read_string(c, value_ptr, value_len)?;

@@ -1,0 +1,196 @@
+use super::*;
+
+fn get<'a>(list: &'a [(String, ResourceValue)], key: &str) -> Option<&'a ResourceValue> {
+    list.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+fn err(json: &str) -> ConfigError {
+    match Config::from_json(json.as_bytes()) {
+        Ok(c) => panic!("{json} should be rejected, got {c:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let c = Config::from_json(br#"{"direction":"inbound"}"#).expect("valid");
+    assert_eq!(c.direction, Direction::Inbound);
+    assert_eq!(c.collector.cluster, "otel_collector");
+    assert_eq!(c.collector.protocol, Protocol::HttpProtobuf);
+    assert_eq!(c.collector.path, "/v1/traces");
+    assert_eq!(c.collector.timeout_ms, 5_000);
+    assert_eq!(c.collector_authority(), "otel_collector");
+    assert_eq!(c.sampler.ratio, 1.0);
+    assert_eq!(c.batch.max_spans, 512);
+    assert_eq!(c.batch.flush_interval_ms, 1_000);
+    assert_eq!(c.batch.max_queued_spans, 2_048);
+    assert_eq!(c.batch.max_in_flight, 2);
+    assert!(!c.attributes.url_query);
+    assert!(!c.attributes.connection);
+    assert!(!c.spawn_upstream_span);
+    assert!(c.service_name.is_none());
+}
+
+#[test]
+fn full_config_parses() {
+    let c = Config::from_json(
+        br#"{
+          "service_name": "gateway",
+          "direction": "inbound",
+          "spawn_upstream_span": true,
+          "collector": {"cluster": "otel", "protocol": "grpc", "authority": "collector:4317",
+                        "path": "/custom", "timeout_ms": 250, "headers": {"authorization": "Bearer x"}},
+          "sampler": {"ratio": 0.25},
+          "batch": {"max_spans": 10, "flush_interval_ms": 200, "max_queued_spans": 100, "max_in_flight": 1},
+          "resource": {"deployment.environment.name": "prod", "k8s.pod.count": 3, "canary": true, "weight": 0.5},
+          "attributes": {"url_query": true, "connection": true}
+        }"#,
+    )
+    .expect("valid");
+    assert_eq!(c.direction, Direction::Inbound);
+    assert!(c.spawn_upstream_span);
+    assert_eq!(c.collector.protocol, Protocol::Grpc);
+    assert_eq!(c.collector_authority(), "collector:4317");
+    assert_eq!(
+        get(&c.resource, "k8s.pod.count"),
+        Some(&ResourceValue::Int(3))
+    );
+    assert_eq!(get(&c.resource, "canary"), Some(&ResourceValue::Bool(true)));
+    assert_eq!(get(&c.resource, "weight"), Some(&ResourceValue::Float(0.5)));
+    assert!(c.attributes.url_query);
+    assert!(c.attributes.connection);
+}
+
+#[test]
+fn rejections_name_the_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        (r#"{}"#, "direction", "direction is required"),
+        (
+            r#"{"direction":"sideways"}"#,
+            "direction",
+            "direction has two valid values",
+        ),
+        (
+            r#"{"direction":"inbound","bogus":1}"#,
+            "bogus",
+            "unknown top-level field",
+        ),
+        (
+            r#"{"direction":"inbound","batch":{"max_spanz":1}}"#,
+            "batch.max_spanz",
+            "unknown nested field",
+        ),
+        (
+            r#"{"direction":"inbound","batch":{"max_spans":"ten"}}"#,
+            "batch.max_spans",
+            "wrong type",
+        ),
+        (
+            r#"{"direction":"inbound","collector":{"protocol":"http/json"}}"#,
+            "collector.protocol",
+            "unsupported protocol",
+        ),
+        (
+            r#"{"direction":"inbound","sampler":{"ratio":1.5}}"#,
+            "sampler.ratio",
+            "ratio above 1",
+        ),
+        (
+            r#"{"direction":"inbound","sampler":{"ratio":-0.1}}"#,
+            "sampler.ratio",
+            "negative ratio",
+        ),
+        (
+            r#"{"direction":"inbound","batch":{"max_spans":0}}"#,
+            "batch.max_spans",
+            "empty batches",
+        ),
+        (
+            r#"{"direction":"inbound","batch":{"max_spans":100,"max_queued_spans":10}}"#,
+            "batch.max_queued_spans",
+            "queue smaller than a batch",
+        ),
+        (
+            r#"{"direction":"inbound","batch":{"flush_interval_ms":0}}"#,
+            "batch.flush_interval_ms",
+            "zero interval",
+        ),
+        (
+            r#"{"direction":"inbound","batch":{"max_in_flight":0}}"#,
+            "batch.max_in_flight",
+            "no export could ever run",
+        ),
+        (
+            r#"{"direction":"inbound","collector":{"cluster":""}}"#,
+            "collector.cluster",
+            "empty cluster",
+        ),
+        (
+            r#"{"direction":"inbound","collector":{"timeout_ms":0}}"#,
+            "collector.timeout_ms",
+            "zero timeout",
+        ),
+        (
+            r#"{"direction":"inbound","collector":{"path":"v1/traces"}}"#,
+            "collector.path",
+            "relative path",
+        ),
+        (
+            r#"{"direction":"inbound","collector":{"headers":{"Authorization":"x"}}}"#,
+            "collector.headers.Authorization",
+            "uppercase header name",
+        ),
+        (
+            r#"{"direction":"inbound","service_name":" "}"#,
+            "service_name",
+            "blank service name",
+        ),
+        (
+            r#"{"direction":"outbound","spawn_upstream_span":true}"#,
+            "spawn_upstream_span",
+            "an outbound filter already makes the CLIENT span",
+        ),
+        (
+            r#"{"direction":"inbound","spawn_upstream_span":"yes"}"#,
+            "spawn_upstream_span",
+            "wrong type",
+        ),
+        (r#"not json"#, "(root)", "syntax error"),
+    ];
+    for (json, field, reason) in cases {
+        let e = err(json);
+        let fields: Vec<String> = match &e {
+            ConfigError::Parse(f) => vec![f.field.clone()],
+            ConfigError::Invalid(list) => list.iter().map(|f| f.field.clone()).collect(),
+        };
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{reason}: expected field {field} in {e}"
+        );
+        assert!(e.to_string().contains(field), "{reason}: message {e}");
+    }
+}
+
+#[test]
+fn istio_cluster_names_become_a_valid_authority() {
+    let c = Config::from_json(
+        br#"{"direction":"inbound","collector":{"cluster":"outbound|4318||otel-collector.observability.svc.cluster.local"}}"#,
+    )
+    .expect("valid");
+    assert_eq!(
+        c.collector_authority(),
+        "otel-collector.observability.svc.cluster.local:4318"
+    );
+    let c = Config::from_json(br#"{"direction":"inbound","collector":{"cluster":"a|b"}}"#)
+        .expect("valid");
+    assert_eq!(c.collector_authority(), "a|b", "not an Istio name: as is");
+}
+
+#[test]
+fn validation_reports_every_problem() {
+    let e = err(r#"{"direction":"inbound","sampler":{"ratio":2},"batch":{"max_spans":0}}"#);
+    let ConfigError::Invalid(list) = e else {
+        panic!("expected validation errors, got {e}");
+    };
+    assert_eq!(list.len(), 2, "{list:?}");
+}

@@ -1,0 +1,232 @@
+use super::*;
+use crate::headers::serialize;
+use crate::traceparent::TraceFlags;
+
+const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const TP_UNSAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+
+/// `start` over a request with `pairs` as headers.
+fn decide(pairs: &[(&str, &str)], ratio: f64, spawn_upstream_span: bool) -> Start<'static> {
+    let raw: &'static [u8] = Box::leak(serialize(pairs).into_boxed_slice());
+    let headers = RequestHeaders::scan(raw).expect("well-formed map");
+    let mut ids = IdGenerator::from_seed(7);
+    start(
+        &headers,
+        raw,
+        &Sampler::ratio(ratio),
+        &mut ids,
+        spawn_upstream_span,
+    )
+}
+
+fn parse(s: &str) -> TraceParent {
+    TraceParent::parse(s.as_bytes()).expect("valid traceparent")
+}
+
+#[test]
+fn a_valid_parent_is_continued_and_this_span_goes_upstream() {
+    let d = decide(&[("traceparent", TP)], 0.0, false);
+    let parent = parse(TP);
+    assert_eq!(d.context.trace_id, parent.trace_id);
+    assert_eq!(d.context.parent_span_id, Some(parent.parent_id));
+    assert!(
+        d.context.is_sampled(),
+        "parent-based: the ratio does not apply"
+    );
+    assert_eq!(d.traceparent.trace_id, parent.trace_id);
+    assert_eq!(d.traceparent.parent_id, d.context.span_id);
+    assert_eq!(d.traceparent.flags, d.context.flags);
+    assert_eq!(d.rejected_parent, None);
+    assert_eq!(d.upstream_span_id, None);
+    assert_eq!(d.tracestate, TraceStateAction::Absent);
+}
+
+#[test]
+fn no_parent_starts_a_root_with_the_sampler_decision() {
+    let sampled = decide(&[(":path", "/")], 1.0, false);
+    assert_eq!(sampled.context.parent_span_id, None);
+    assert_eq!(sampled.context.flags.to_u8(), 0x03, "random + sampled");
+    assert_eq!(sampled.rejected_parent, None);
+    let unsampled = decide(&[(":path", "/")], 0.0, false);
+    assert_eq!(unsampled.context.flags.to_u8(), 0x02, "random only");
+    assert_eq!(
+        unsampled.traceparent.flags,
+        TraceFlags::RANDOM,
+        "an unsampled root still propagates its context"
+    );
+}
+
+#[test]
+fn an_invalid_parent_restarts_the_trace_and_says_why() {
+    let d = decide(
+        &[(
+            "traceparent",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        )],
+        1.0,
+        false,
+    );
+    assert!(matches!(
+        d.rejected_parent,
+        Some(ParentRejected::Invalid(_))
+    ));
+    assert_eq!(d.context.parent_span_id, None);
+    assert_ne!(d.context.trace_id, parse(TP).trace_id);
+}
+
+#[test]
+fn repeated_traceparent_headers_restart_the_trace() {
+    // <https://www.w3.org/TR/trace-context-2/#traceparent-header>
+    let d = decide(&[("traceparent", TP), ("traceparent", TP)], 1.0, false);
+    assert_eq!(d.rejected_parent, Some(ParentRejected::Repeated(2)));
+    assert_eq!(d.context.parent_span_id, None);
+    assert_ne!(d.context.trace_id, parse(TP).trace_id);
+}
+
+#[test]
+fn the_client_child_is_the_upstream_parent_when_spawned() {
+    let d = decide(&[("traceparent", TP)], 1.0, true);
+    let child = d.upstream_span_id.expect("sampled: a CLIENT child");
+    assert_ne!(child, d.context.span_id);
+    assert_eq!(d.traceparent.parent_id, child);
+    assert_eq!(d.context.parent_span_id, Some(parse(TP).parent_id));
+}
+
+#[test]
+fn an_unsampled_request_has_no_client_child() {
+    let d = decide(&[("traceparent", TP_UNSAMPLED)], 1.0, true);
+    assert_eq!(d.upstream_span_id, None);
+    assert_eq!(d.traceparent.parent_id, d.context.span_id);
+}
+
+#[test]
+fn a_valid_tracestate_travels_with_its_parent_borrowed() {
+    let d = decide(
+        &[("traceparent", TP), ("tracestate", "congo=t61rcWkgMzE")],
+        1.0,
+        false,
+    );
+    match d.tracestate {
+        TraceStateAction::Forward(Cow::Borrowed(value)) => assert_eq!(value, "congo=t61rcWkgMzE"),
+        other => panic!("expected a borrowed forward, got {other:?}"),
+    }
+}
+
+#[test]
+fn repeated_tracestate_headers_are_combined_in_order() {
+    // <https://www.w3.org/TR/trace-context-2/#combined-header-value>
+    let d = decide(
+        &[
+            ("tracestate", "a=1"),
+            ("traceparent", TP),
+            ("tracestate", "b=2"),
+        ],
+        1.0,
+        false,
+    );
+    assert_eq!(
+        d.tracestate,
+        TraceStateAction::Forward(Cow::Owned("a=1,b=2".to_owned()))
+    );
+}
+
+#[test]
+fn tracestate_without_a_valid_parent_is_removed() {
+    let d = decide(&[("tracestate", "a=1")], 1.0, false);
+    assert_eq!(
+        d.tracestate,
+        TraceStateAction::Remove(TraceStateDropped::WithoutParent)
+    );
+    let d = decide(
+        &[("traceparent", "garbage"), ("tracestate", "a=1")],
+        1.0,
+        false,
+    );
+    assert_eq!(
+        d.tracestate,
+        TraceStateAction::Remove(TraceStateDropped::WithoutParent)
+    );
+}
+
+#[test]
+fn an_empty_or_invalid_tracestate_is_removed() {
+    let d = decide(&[("traceparent", TP), ("tracestate", ",")], 1.0, false);
+    assert_eq!(
+        d.tracestate,
+        TraceStateAction::Remove(TraceStateDropped::Empty)
+    );
+    let d = decide(
+        &[("traceparent", TP), ("tracestate", "UPPER=1")],
+        1.0,
+        false,
+    );
+    assert!(matches!(
+        d.tracestate,
+        TraceStateAction::Remove(TraceStateDropped::Invalid(_))
+    ));
+}
+
+#[test]
+fn response_status_is_a_positive_integer() {
+    assert_eq!(response_status(b"200"), Some(200));
+    assert_eq!(response_status(b"0"), None);
+    assert_eq!(response_status(b"-1"), None);
+    assert_eq!(response_status(b"abc"), None);
+    assert_eq!(response_status(b"\xff"), None);
+}
+
+fn request_span(upstream_span_id: Option<SpanId>, cluster: Option<&str>) -> RequestSpan {
+    let mut ids = IdGenerator::from_seed(1);
+    let parent = parse(TP);
+    RequestSpan {
+        context: SpanContext::start(Some(&parent), &Sampler::ratio(1.0), &mut ids),
+        upstream_span_id,
+        trace_state: Some("a=1".to_owned()),
+        start_unix_nanos: 10,
+        http: HttpObservation {
+            method: Some("GET".to_owned()),
+            upstream_cluster: cluster.map(str::to_owned),
+            status_code: Some(200),
+            ..HttpObservation::default()
+        },
+    }
+}
+
+#[test]
+fn the_cluster_is_needed_for_client_spans_and_spawned_children() {
+    let child = SpanId::from_bytes([9; 8]);
+    assert!(!request_span(None, None).needs_cluster(SpanKind::Server));
+    assert!(request_span(None, None).needs_cluster(SpanKind::Client));
+    assert!(request_span(Some(child), None).needs_cluster(SpanKind::Server));
+}
+
+#[test]
+fn the_record_carries_the_context_and_the_observation() {
+    let span = request_span(None, Some("backend"));
+    let context = span.context;
+    let (record, child) = span.into_record(SpanKind::Server, 20, true);
+    assert_eq!(child, None);
+    assert_eq!(record.trace_id, context.trace_id);
+    assert_eq!(record.span_id, context.span_id);
+    assert_eq!(record.parent_span_id, context.parent_span_id);
+    assert_eq!(record.trace_state.as_deref(), Some("a=1"));
+    assert_eq!((record.start_unix_nanos, record.end_unix_nanos), (10, 20));
+    assert!(record.capture_query);
+    assert_eq!(record.http.status_code, Some(200));
+}
+
+#[test]
+fn the_client_child_is_reported_only_when_the_request_went_upstream() {
+    let id = SpanId::from_bytes([9; 8]);
+    let (_, child) = request_span(Some(id), None).into_record(SpanKind::Server, 20, false);
+    assert_eq!(child, None, "a direct response has no upstream cluster");
+    let (mut record, child) =
+        request_span(Some(id), Some("backend")).into_record(SpanKind::Server, 20, false);
+    assert_eq!(child, Some(id));
+    let server_id = record.span_id;
+    into_upstream_child(&mut record, id);
+    assert_eq!(record.kind, SpanKind::Client);
+    assert_eq!(record.span_id, id);
+    assert_eq!(record.parent_span_id, Some(server_id));
+    assert_eq!((record.start_unix_nanos, record.end_unix_nanos), (10, 20));
+}

@@ -3,6 +3,7 @@
 //!
 //! - [`process`]: the one guard every child process runs under (startup
 //!   poll, log tail, `/proc` CPU and RSS, kill on drop).
+//! - [`container`]: podman or Docker, compose projects removed on drop.
 //! - [`envoy`]: the Envoy launcher (optionally pinned to a core), config
 //!   rendering and `--mode validate`, and [`envoy::shipped`], the shipped
 //!   configs put on loopback.
@@ -37,6 +38,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod container;
 pub mod envoy;
 pub mod filter_config;
 pub mod http_client;

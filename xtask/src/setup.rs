@@ -8,6 +8,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::cmd;
+use crate::containers::{self, Engine};
 use crate::requirements::{INSTALLED_VERSIONS_PY, Requirements};
 use crate::tools;
 use crate::workspace::Workspace;
@@ -32,6 +33,8 @@ pub struct Tools {
     pub envoy: PathBuf,
     /// `.tools/bin/nats-server`.
     pub nats_server: PathBuf,
+    /// The container engine of the container suite.
+    pub engine: Engine,
 }
 
 /// Runs setup.
@@ -57,6 +60,7 @@ pub fn run(ws: &Workspace) -> Result<Tools> {
         tools::parse_nats_server_version(out)
     })?;
     let python_version = tools::version_of(&python, tools::parse_second_word_version)?;
+    let engine = containers::ensure(ws)?;
 
     println!("setup: everything in place ({})", ws.tools_dir().display());
     let row = |name: &str, version: &str, place: &str| {
@@ -74,6 +78,11 @@ pub fn run(ws: &Workspace) -> Result<Tools> {
         &nats_version,
         &nats_server.display().to_string(),
     );
+    row(
+        &engine.program,
+        engine.version.rsplit(' ').next().unwrap_or(""),
+        &format!("compose: {}", engine.compose_line()),
+    );
     for pin in &reqs.pins {
         if pin.name != ENVOY_PACKAGE && pin.name != NATS_SERVER_PACKAGE {
             row(&pin.name, &pin.version, "(python package)");
@@ -83,6 +92,7 @@ pub fn run(ws: &Workspace) -> Result<Tools> {
         python,
         envoy,
         nats_server,
+        engine,
     })
 }
 

@@ -50,15 +50,15 @@ pub fn run(ws: &Workspace, cargo_test_args: &[String]) -> Result<()> {
         )
     })?;
     steps.run("cargo test", || {
-        cmd::run(
-            ws.cargo()
-                .args(["test", "--workspace"])
-                .args(cargo_test_args)
-                .env(ENV_FILTER_WASM, &module)
-                .env(ENV_ENVOY, &tools.envoy)
-                .env(ENV_NATS_SERVER, &tools.nats_server)
-                .env(ENV_PYTHON, &tools.python),
-        )
+        let mut test = ws.cargo();
+        test.args(["test", "--workspace"])
+            .args(cargo_test_args)
+            .env(ENV_FILTER_WASM, &module)
+            .env(ENV_ENVOY, &tools.envoy)
+            .env(ENV_NATS_SERVER, &tools.nats_server)
+            .env(ENV_PYTHON, &tools.python);
+        tools.engine.apply(&mut test);
+        cmd::run(&mut test)
     })?;
     steps.print_times();
     println!("xtask test: all {STEPS} steps ok");

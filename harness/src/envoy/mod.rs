@@ -29,6 +29,7 @@
 //! ```
 
 mod admin;
+pub mod compose;
 mod config;
 pub mod shipped;
 

@@ -6,7 +6,11 @@
 //! and `MESHTRACE_COMPOSE` (and `CONTAINERS_CONF` for podman's settings,
 //! which child commands inherit). Without them the engine is podman with
 //! `podman-compose` when podman is on `PATH`. Nothing here pulls an image:
-//! every image is built locally.
+//! every image is built locally; [`rootfs`] makes the contexts of images
+//! for binaries this machine already has.
+
+pub mod images;
+pub mod rootfs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -31,15 +31,20 @@ identity, tap, pipeline, ensemble, llm-gateway, meter.
 
 /// `trace-viewer --help`.
 pub const VIEWER_USAGE: &str = "\
-usage: trace-viewer [--http-port N] [--grpc-port N] [--svg-dir DIR] [--idle-ms N]
+usage: trace-viewer [--listen ADDR] [--http-port N] [--grpc-port N] [--svg-dir DIR]
+                    [--json-dir DIR] [--idle-ms N]
 
 A local OTLP trace receiver: point OTEL_EXPORTER_OTLP_ENDPOINT (or an
 Envoy collector cluster) at it; each trace is printed as a waterfall once
 no span of it arrived for --idle-ms, and written as SVG into --svg-dir.
 
-  --http-port N   OTLP/HTTP port on 127.0.0.1 (default 4318)
-  --grpc-port N   OTLP/gRPC port on 127.0.0.1 (default 4317)
+  --listen ADDR   address of both ports (default 127.0.0.1; 0.0.0.0 in a
+                  container, where the other containers export to it)
+  --http-port N   OTLP/HTTP port (default 4318)
+  --grpc-port N   OTLP/gRPC port (default 4317)
   --svg-dir DIR   where to write <trace id>.svg (default: none written)
+  --json-dir DIR  where to write <trace id>.json, the trace's spans as
+                  JSON, one object per line (default: none written)
   --idle-ms N     quiet time before a trace is drawn (default 1500)
 ";
 
@@ -71,12 +76,16 @@ pub enum ViewerCommand {
 /// `trace-viewer` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewerArgs {
+    /// The address both ports listen on.
+    pub listen: std::net::IpAddr,
     /// OTLP/HTTP port.
     pub http_port: u16,
     /// OTLP/gRPC port.
     pub grpc_port: u16,
     /// Where SVGs go.
     pub svg_dir: Option<PathBuf>,
+    /// Where the traces' spans go as JSON lines.
+    pub json_dir: Option<PathBuf>,
     /// Quiet time before a trace is drawn.
     pub idle: Duration,
 }
@@ -186,9 +195,11 @@ pub fn parse_demo(args: &[String]) -> Result<DemoCommand, CliError> {
 /// [`CliError`] naming the bad argument.
 pub fn parse_viewer(args: &[String]) -> Result<ViewerCommand, CliError> {
     let mut out = ViewerArgs {
+        listen: std::net::IpAddr::from([127, 0, 0, 1]),
         http_port: 4318,
         grpc_port: 4317,
         svg_dir: None,
+        json_dir: None,
         idle: Duration::from_millis(1500),
     };
     let mut it = args.iter();
@@ -196,7 +207,9 @@ pub fn parse_viewer(args: &[String]) -> Result<ViewerCommand, CliError> {
         match flag.as_str() {
             "--http-port" => out.http_port = number(value(&mut it, flag)?, flag)?,
             "--grpc-port" => out.grpc_port = number(value(&mut it, flag)?, flag)?,
+            "--listen" => out.listen = number(value(&mut it, flag)?, flag)?,
             "--svg-dir" => out.svg_dir = Some(PathBuf::from(value(&mut it, flag)?)),
+            "--json-dir" => out.json_dir = Some(PathBuf::from(value(&mut it, flag)?)),
             "--idle-ms" => out.idle = Duration::from_millis(number(value(&mut it, flag)?, flag)?),
             "-h" | "--help" => return Ok(ViewerCommand::Help),
             other => return Err(CliError::Unexpected(other.to_owned())),
@@ -284,6 +297,15 @@ mod tests {
         assert_eq!((v.http_port, v.grpc_port), (14318, 4317));
         assert_eq!(v.svg_dir, Some("out".into()));
         assert_eq!(v.idle, Duration::from_millis(200));
+        assert_eq!(v.listen.to_string(), "127.0.0.1");
+        assert_eq!(v.json_dir, None);
         assert!(parse_viewer(&args("--grpc-port")).is_err());
+        let Ok(ViewerCommand::Run(v)) = parse_viewer(&args("--listen 0.0.0.0 --json-dir /out"))
+        else {
+            panic!("parses");
+        };
+        assert_eq!(v.listen.to_string(), "0.0.0.0");
+        assert_eq!(v.json_dir, Some("/out".into()));
+        assert!(parse_viewer(&args("--listen nowhere")).is_err());
     }
 }

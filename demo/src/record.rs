@@ -1,6 +1,9 @@
 //! One span as the demo draws and checks it: flattened out of OTLP, with
 //! the few fields a waterfall needs.
 
+mod json;
+
+pub use json::JsonError;
 use meshtrace_harness::otlp::ReceivedSpan;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;

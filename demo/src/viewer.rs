@@ -96,11 +96,23 @@ impl Watcher {
 /// [`ViewerError`] when a port cannot be bound or an SVG written.
 pub async fn run(args: ViewerArgs) -> Result<(), ViewerError> {
     let receiver = OtlpReceiver::start().await.map_err(ViewerError::Receiver)?;
-    relay(args.http_port, receiver.http_port(), "OTLP/HTTP").await?;
-    relay(args.grpc_port, receiver.grpc_port(), "OTLP/gRPC").await?;
+    relay(
+        args.listen,
+        args.http_port,
+        receiver.http_port(),
+        "OTLP/HTTP",
+    )
+    .await?;
+    relay(
+        args.listen,
+        args.grpc_port,
+        receiver.grpc_port(),
+        "OTLP/gRPC",
+    )
+    .await?;
     println!(
-        "trace-viewer: OTLP/HTTP on http://127.0.0.1:{} (/v1/traces), OTLP/gRPC on 127.0.0.1:{}",
-        args.http_port, args.grpc_port
+        "trace-viewer: OTLP/HTTP on http://{}:{} (/v1/traces), OTLP/gRPC on {}:{}",
+        args.listen, args.http_port, args.listen, args.grpc_port
     );
     println!(
         "  e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{}; each trace is drawn {} ms after its last span",
@@ -128,13 +140,42 @@ pub async fn run(args: ViewerArgs) -> Result<(), ViewerError> {
                 std::fs::write(&path, svg::render(&tree)).map_err(write)?;
                 println!("  svg: {}", path.display());
             }
+            if let Some(dir) = &args.json_dir {
+                write_json(dir, &trace, &spans)?;
+            }
         }
     }
 }
 
-/// Accepts on `127.0.0.1:port` and pipes each connection to `target`.
-async fn relay(port: u16, target: u16, what: &'static str) -> Result<(), ViewerError> {
-    let listener = TcpListener::bind(("127.0.0.1", port))
+/// Writes trace `trace`'s spans as `<trace>.json` in `dir`, one JSON
+/// object per line ([`SpanRecord::to_json`]), through a temporary file so
+/// a reader never sees half a trace.
+fn write_json(dir: &std::path::Path, trace: &str, spans: &[SpanRecord]) -> Result<(), ViewerError> {
+    let path = dir.join(format!("{trace}.json"));
+    let write = |source| ViewerError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut text = String::new();
+    for span in spans.iter().filter(|s| s.trace_id == trace) {
+        text.push_str(&span.to_json().to_string());
+        text.push('\n');
+    }
+    std::fs::create_dir_all(dir).map_err(write)?;
+    let partial = dir.join(format!(".{trace}.json.partial"));
+    std::fs::write(&partial, text).map_err(write)?;
+    std::fs::rename(&partial, &path).map_err(write)
+}
+
+/// Accepts on `listen:port` and pipes each connection to `target` on
+/// loopback, where the receiver is.
+async fn relay(
+    listen: std::net::IpAddr,
+    port: u16,
+    target: u16,
+    what: &'static str,
+) -> Result<(), ViewerError> {
+    let listener = TcpListener::bind((listen, port))
         .await
         .map_err(|source| ViewerError::Bind { port, what, source })?;
     tokio::spawn(async move {

@@ -6,7 +6,10 @@
 //! end-to-end suites put around Envoy ([`services`], [`mesh`],
 //! [`capture_server`]), the NATS and Python interop helpers
 //! ([`messaging`], [`python`]), an SDK pipeline ([`sdk_pipeline`]) and a
-//! counting allocator ([`alloc_counter`]). The suites are in `tests/`.
+//! counting allocator ([`alloc_counter`]), and what the container suite
+//! checks the Istio artifacts with: the OCI image as Istio's fetcher reads
+//! it ([`oci`]) and the `WasmPlugin` manifests ([`wasmplugin`]). The
+//! suites are in `tests/`.
 //!
 //! The servers run on the harness's shared runtime, not on the test's, so
 //! a test may block its own thread (a synchronous Envoy admin call)
@@ -17,7 +20,9 @@ pub mod capture_server;
 pub mod filter_fixture;
 pub mod mesh;
 pub mod messaging;
+pub mod oci;
 pub mod proxy_wasm_host;
 pub mod python;
 pub mod sdk_pipeline;
 pub mod services;
+pub mod wasmplugin;

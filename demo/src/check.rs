@@ -103,7 +103,7 @@ const fn hop(
 }
 
 /// The revenue flow, hop by hop.
-pub const FLOW: [Expected; 14] = [
+pub const FLOW: [Expected; 17] = [
     hop(
         "gateway",
         "client → gateway (edge Envoy)",
@@ -211,6 +211,33 @@ pub const FLOW: [Expected; 14] = [
         false,
         None,
         Some("llm-sidecar"),
+    ),
+    hop(
+        "llm-gateway-call",
+        "llm-gateway → llm-provider (TracedClient)",
+        "llm-gateway",
+        Kind::Client,
+        false,
+        None,
+        Some("llm-gateway"),
+    ),
+    hop(
+        "llm-gateway-sidecar-out",
+        "llm-gateway → its outbound sidecar (HTTP)",
+        "llm-gateway",
+        Kind::Client,
+        true,
+        None,
+        Some("llm-gateway-call"),
+    ),
+    hop(
+        "llm-provider",
+        "llm-gateway sidecar → llm-provider (HTTP, outside the mesh)",
+        "llm-provider",
+        Kind::Server,
+        false,
+        None,
+        Some("llm-gateway-sidecar-out"),
     ),
     hop(
         "usage-send",
@@ -331,7 +358,7 @@ mod tests {
     use super::*;
     use crate::record::testing::span;
 
-    /// The whole flow as it should arrive, span ids `s0`..`s13`.
+    /// The whole flow as it should arrive, span ids `s0`..`s16`.
     fn good_flow() -> Vec<SpanRecord> {
         FLOW.iter()
             .enumerate()
@@ -403,11 +430,15 @@ mod tests {
 
     #[test]
     fn a_wrong_parent_names_the_hop() {
+        let meter = FLOW
+            .iter()
+            .position(|e| e.id == "meter")
+            .expect("meter is a hop");
         let mut spans = good_flow();
-        spans[13].parent_span_id = "s0".to_owned();
+        spans[meter].parent_span_id = "s0".to_owned();
         let errors = check(&FLOW, &trace(), &spans).expect_err("broken");
         assert!(
-            matches!(&errors[..], [HopError::WrongParent { hop, expected: "usage-send", .. }] if *hop == FLOW[13].hop),
+            matches!(&errors[..], [HopError::WrongParent { hop, expected: "usage-send", .. }] if *hop == FLOW[meter].hop),
             "{errors:?}"
         );
         let mut spans = good_flow();

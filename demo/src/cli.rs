@@ -10,7 +10,7 @@ use crate::services::{ServeConfig, Service};
 /// `meshtrace-demo --help`.
 pub const DEMO_USAGE: &str = "\
 usage: meshtrace-demo [--quick] [--svg PATH]
-       meshtrace-demo serve <service> --nats URL [--port N] [--upstream URL]
+       meshtrace-demo serve <service> --nats URL [--port N] [--listen ADDR] [--upstream URL]
 
 Runs the revenue flow (tap → pipeline → ensemble → llm-gateway → meter)
 through Envoy and NATS, prints its trace as a waterfall, writes it as SVG
@@ -25,8 +25,9 @@ With OTEL_EXPORTER_OTLP_ENDPOINT set (http://host:port, OTLP/HTTP, or
 OTLP/gRPC with OTEL_EXPORTER_OTLP_PROTOCOL=grpc), services and Envoys
 export there instead of to the embedded receiver.
 
-`serve` runs one service (the demo starts each this way):
-identity, tap, pipeline, ensemble, llm-gateway, meter.
+`serve` runs one service (the demo starts each this way; --listen 0.0.0.0
+in a container, default 127.0.0.1):
+identity, tap, pipeline, ensemble, llm-gateway, llm-provider, meter.
 ";
 
 /// `trace-viewer --help`.
@@ -109,7 +110,7 @@ pub enum CliError {
     },
     /// `serve` without a known service.
     #[error(
-        "`serve` needs one of identity, tap, pipeline, ensemble, llm-gateway, meter; got {0:?}"
+        "`serve` needs one of identity, tap, pipeline, ensemble, llm-gateway, llm-provider, meter; got {0:?}"
     )]
     Service(Option<String>),
 }
@@ -164,12 +165,14 @@ pub fn parse_demo(args: &[String]) -> Result<DemoCommand, CliError> {
             service,
             nats: None,
             port: None,
+            listen: None,
             upstream: None,
         };
         while let Some(flag) = it.next() {
             match flag.as_str() {
                 "--nats" => config.nats = Some(value(&mut it, flag)?.to_owned()),
                 "--port" => config.port = Some(number(value(&mut it, flag)?, flag)?),
+                "--listen" => config.listen = Some(number(value(&mut it, flag)?, flag)?),
                 "--upstream" => config.upstream = Some(value(&mut it, flag)?.to_owned()),
                 other => return Err(CliError::Unexpected(other.to_owned())),
             }
@@ -268,6 +271,7 @@ mod tests {
                 service: Service::Ensemble,
                 nats: Some("nats://127.0.0.1:1".into()),
                 port: None,
+                listen: None,
                 upstream: Some("http://127.0.0.1:2".into()),
             }))
         );

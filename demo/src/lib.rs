@@ -11,7 +11,7 @@
 //! client → gateway [envoy] ─ext_authz→ identity
 //!        → tap [envoy] → tap ─core NATS tap.events→ pipeline
 //!        ─JetStream jobs.score→ ensemble → ensemble [envoy, outbound]
-//!        → llm-gateway [envoy] → llm-gateway
+//!        → llm-gateway [envoy] → llm-gateway → [envoy, outbound] → llm-provider
 //!          ensemble ─core NATS usage.recorded→ meter
 //! ```
 //!

@@ -6,7 +6,7 @@
 //! client → gateway [envoy] ─ext_authz→ identity
 //!        → tap [envoy] → tap ─core NATS tap.events→ pipeline
 //!        ─JetStream jobs.score→ ensemble → ensemble [envoy, outbound]
-//!        → llm-gateway [envoy] → llm-gateway
+//!        → llm-gateway [envoy] → llm-gateway → [envoy, outbound] → llm-provider
 //!          ensemble ─core NATS usage.recorded→ meter
 //! ```
 
@@ -187,7 +187,9 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
     let started = Instant::now();
     let waits = Waits::for_mode(options.quick);
     let (envoy, nats_bin, wasm) = (envoy_binary()?, nats_server_binary()?, filter_wasm()?);
-    println!("meshtrace demo: tap → pipeline → ensemble → llm-gateway → meter, as one trace");
+    println!(
+        "meshtrace demo: tap → pipeline → ensemble → llm-gateway → llm-provider, meter, as one trace"
+    );
     println!("  envoy        {}", envoy.display());
     println!("  nats-server  {}", nats_bin.display());
     println!("  filter       {}", wasm.display());
@@ -264,8 +266,9 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
         ens_app,
         llm_in,
         llm_out,
+        provider,
         spare,
-    ] = free_ports::<12>().map_err(DemoError::Ports)?;
+    ] = free_ports::<13>().map_err(DemoError::Ports)?;
     let configs = [
         (Service::Identity, Some(identity), None),
         (Service::Tap, Some(tap_app), None),
@@ -275,7 +278,12 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
             None,
             Some(format!("http://127.0.0.1:{ens_out}")),
         ),
-        (Service::LlmGateway, Some(llm_app), None),
+        (
+            Service::LlmGateway,
+            Some(llm_app),
+            Some(format!("http://127.0.0.1:{llm_out}")),
+        ),
+        (Service::LlmProvider, Some(provider), None),
         (Service::Meter, None, None),
     ];
     let mut services = Vec::new();
@@ -284,6 +292,7 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
             service,
             nats: Some(nats.url()),
             port,
+            listen: None,
             upstream,
         };
         services.push(ServiceProcess::spawn(
@@ -341,7 +350,7 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
                     inbound: llm_in,
                     outbound: llm_out,
                     app: llm_app,
-                    upstream: spare,
+                    upstream: provider,
                 },
                 &wasm,
                 &target,

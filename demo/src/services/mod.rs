@@ -8,7 +8,8 @@
 //! | `tap` | `POST /events` → CloudEvent `com.example.tap.event` on core NATS `tap.events`, answers 202 with the trace id |
 //! | `pipeline` | consumes `tap.events`, publishes a job on JetStream `jobs.score` (stream `JOBS`) |
 //! | `ensemble` | pulls jobs (durable consumer `ensemble`), calls llm-gateway through its outbound sidecar, publishes usage on core NATS `usage.recorded` |
-//! | `llm-gateway` | `POST /v1/complete` → a fake completion with token counts |
+//! | `llm-gateway` | `POST /v1/complete` → a chat completion from llm-provider, through its outbound sidecar |
+//! | `llm-provider` | `POST /v1/chat/completions` → an OpenAI-shaped completion with token usage (outside the mesh) |
 //! | `meter` | consumes `usage.recorded`, records it and prints `recorded <trace id> <tokens>` |
 //!
 //! A service prints `ready` on stdout once it listens or is subscribed,
@@ -19,6 +20,7 @@ mod ensemble;
 pub mod events;
 mod identity;
 mod llm_gateway;
+mod llm_provider;
 mod meter;
 mod pipeline;
 mod tap;
@@ -46,8 +48,10 @@ pub enum Service {
     Pipeline,
     /// JetStream → HTTP → core NATS.
     Ensemble,
-    /// The fake LLM.
+    /// The mesh's front for the LLM provider.
     LlmGateway,
+    /// The LLM provider (outside the mesh).
+    LlmProvider,
     /// The usage meter.
     Meter,
 }
@@ -60,9 +64,13 @@ pub struct ServeConfig {
     pub service: Service,
     /// The NATS URL (`nats://127.0.0.1:4222`).
     pub nats: Option<String>,
-    /// The loopback port to listen on (HTTP services).
+    /// The port to listen on (HTTP services).
     pub port: Option<u16>,
-    /// Where outgoing HTTP calls go (ensemble: its outbound sidecar).
+    /// The address to listen on: loopback by default (`--listen 0.0.0.0`
+    /// in a container, where the sidecar is another container).
+    pub listen: Option<std::net::IpAddr>,
+    /// Where outgoing HTTP calls go (ensemble and llm-gateway: their
+    /// outbound sidecars).
     pub upstream: Option<String>,
 }
 
@@ -112,12 +120,13 @@ pub(crate) type Running = Pin<Box<dyn Future<Output = Result<(), ServeError>> + 
 
 impl Service {
     /// Every service, in flow order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Identity,
         Self::Tap,
         Self::Pipeline,
         Self::Ensemble,
         Self::LlmGateway,
+        Self::LlmProvider,
         Self::Meter,
     ];
 
@@ -129,6 +138,7 @@ impl Service {
             Self::Pipeline => "pipeline",
             Self::Ensemble => "ensemble",
             Self::LlmGateway => "llm-gateway",
+            Self::LlmProvider => "llm-provider",
             Self::Meter => "meter",
         }
     }
@@ -189,12 +199,16 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         Service::Pipeline => pipeline::start(&config).await?,
         Service::Ensemble => ensemble::start(&config).await?,
         Service::LlmGateway => llm_gateway::start(&config).await?,
+        Service::LlmProvider => llm_provider::start(&config).await?,
         Service::Meter => meter::start(&config).await?,
     };
     println!("{READY_LINE}");
+    // Stopped by stdin closing (under the demo) or by SIGTERM/Ctrl-C (a
+    // container engine's stop): either way the spans are flushed.
     let outcome = tokio::select! {
         result = running => result,
         () = stdin_closed() => Ok(()),
+        () = crate::cli::interrupted() => Ok(()),
     };
     drop(telemetry);
     outcome
@@ -222,7 +236,10 @@ async fn connect(config: &ServeConfig) -> Result<async_nats::Client, ServeError>
 
 /// Binds the loopback HTTP listener.
 async fn listen(config: &ServeConfig) -> Result<tokio::net::TcpListener, ServeError> {
-    Ok(tokio::net::TcpListener::bind(("127.0.0.1", config.port()?)).await?)
+    let address = config
+        .listen
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    Ok(tokio::net::TcpListener::bind((address, config.port()?)).await?)
 }
 
 /// The current span's trace id (lowercase hex).
@@ -266,6 +283,7 @@ mod tests {
             service: Service::Tap,
             nats: None,
             port: None,
+            listen: None,
             upstream: None,
         };
         assert_eq!(

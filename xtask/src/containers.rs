@@ -18,8 +18,20 @@ use anyhow::{Context, Result, bail};
 use crate::cmd;
 use crate::workspace::Workspace;
 
-/// Debian packages of the podman engine.
-const PODMAN_PACKAGES: [&str; 4] = ["podman", "runc", "podman-compose", "buildah"];
+/// Debian packages of the podman engine. netavark and aardvark-dns are only
+/// recommended by Debian's podman, and without them podman falls back to
+/// CNI networks, where containers cannot resolve each other by name.
+const PODMAN_PACKAGES: [&str; 6] = [
+    "podman",
+    "runc",
+    "podman-compose",
+    "buildah",
+    "netavark",
+    "aardvark-dns",
+];
+
+/// Where Debian's netavark and aardvark-dns put their binaries.
+const NETAVARK: [&str; 2] = ["/usr/lib/podman/netavark", "/usr/lib/podman/aardvark-dns"];
 
 /// The podman configuration written to `.tools/containers.conf`.
 const CONTAINERS_CONF: &str = "\
@@ -34,6 +46,10 @@ runtime = \"runc\"
 cgroup_manager = \"cgroupfs\"
 # No journald.
 events_logger = \"file\"
+
+[network]
+# Name resolution between containers (aardvark-dns); CNI has none here.
+network_backend = \"netavark\"
 ";
 
 /// The engine and its compose command, as the suite is told them.
@@ -107,10 +123,15 @@ fn docker() -> Result<Engine> {
 /// Podman: installed with apt-get when missing, configured, and checked
 /// with `podman info`.
 fn podman(ws: &Workspace) -> Result<Engine> {
-    let missing: Vec<&str> = ["podman", "podman-compose", "runc"]
+    let mut missing: Vec<&str> = ["podman", "podman-compose", "runc"]
         .into_iter()
         .filter(|program| !on_path(program))
         .collect();
+    for helper in NETAVARK {
+        if !Path::new(helper).is_file() {
+            missing.push(helper);
+        }
+    }
     if !missing.is_empty() {
         install_podman(&missing)?;
     }
@@ -180,6 +201,7 @@ mod tests {
             "runtime = \"runc\"",
             "cgroup_manager = \"cgroupfs\"",
             "events_logger = \"file\"",
+            "network_backend = \"netavark\"",
         ] {
             assert!(CONTAINERS_CONF.contains(line), "missing {line}");
         }

@@ -14,13 +14,29 @@ use super::rootfs::{self, Binary, RootfsError};
 use super::{ContainerError, Engine};
 
 /// Envoy, as `envoy/compose.yaml` names it (the upstream tag of the pinned
-/// version). Fully qualified, as Docker reads the short name, so podman
-/// finds it locally under the name compose asks for.
-pub const ENVOY: &str = "docker.io/envoyproxy/envoy:v1.40.0";
+/// version).
+pub const ENVOY: &str = "envoyproxy/envoy:v1.40.0";
 /// nats-server, the pinned version.
-pub const NATS_SERVER: &str = "docker.io/library/nats:2.15.1";
+pub const NATS_SERVER: &str = "nats:2.15.1";
 /// The demo services and `trace-viewer`.
-pub const DEMO: &str = "localhost/meshtrace-demo:dev";
+pub const DEMO: &str = "meshtrace-demo:dev";
+
+/// The name `image` is stored under: Docker keeps short names; podman
+/// resolves a short name it finds locally under `localhost/` (a name
+/// without a registry, like `meshtrace-demo`) or under the registry
+/// Docker's short names mean (`docker.io/...`, with `library/` for a
+/// name without an owner), so it is tagged with that.
+pub fn stored_name(engine: &Engine, image: &str) -> String {
+    if engine.program() == "docker" {
+        return image.to_owned();
+    }
+    let (name, _) = image.split_once(':').unwrap_or((image, ""));
+    match name.split_once('/') {
+        _ if image == DEMO => format!("localhost/{image}"),
+        Some(_) => format!("docker.io/{image}"),
+        None => format!("docker.io/library/{image}"),
+    }
+}
 
 /// An image could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +145,27 @@ fn build(
     let dockerfile = rootfs::write_context(dir.path(), binaries, lines)
         .map_err(|source| ImageError::Context { image, source })?;
     engine
-        .build(image, &dockerfile, dir.path())
+        .build(&stored_name(engine, image), &dockerfile, dir.path())
         .map_err(|source| ImageError::Build { image, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn podman_stores_the_names_docker_short_names_mean() {
+        let podman = Engine::for_tests("podman");
+        assert_eq!(
+            stored_name(&podman, ENVOY),
+            "docker.io/envoyproxy/envoy:v1.40.0"
+        );
+        assert_eq!(
+            stored_name(&podman, NATS_SERVER),
+            "docker.io/library/nats:2.15.1"
+        );
+        assert_eq!(stored_name(&podman, DEMO), "localhost/meshtrace-demo:dev");
+        let docker = Engine::for_tests("docker");
+        assert_eq!(stored_name(&docker, ENVOY), ENVOY);
+    }
 }

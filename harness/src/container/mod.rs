@@ -102,6 +102,15 @@ impl Engine {
         Ok(Self { program, compose })
     }
 
+    /// An engine value for unit tests (runs nothing by itself).
+    #[cfg(test)]
+    pub(crate) fn for_tests(program: &str) -> Self {
+        Self {
+            program: program.to_owned(),
+            compose: vec![format!("{program}-compose")],
+        }
+    }
+
     /// `podman` or `docker`.
     pub fn program(&self) -> &str {
         &self.program
@@ -163,17 +172,23 @@ impl Engine {
         }
     }
 
+    /// The `ps --filter` that selects compose project `project`'s
+    /// containers.
+    fn project_label(&self, project: &str) -> String {
+        if self.program == "docker" {
+            format!("label=com.docker.compose.project={project}")
+        } else {
+            format!("label=io.podman.compose.project={project}")
+        }
+    }
+
     /// What of compose project `project` still exists.
     ///
     /// # Errors
     ///
     /// [`ContainerError`] when listing fails.
     pub fn leftovers(&self, project: &str) -> Result<Leftovers, ContainerError> {
-        let label = if self.program == "docker" {
-            format!("label=com.docker.compose.project={project}")
-        } else {
-            format!("label=io.podman.compose.project={project}")
-        };
+        let label = self.project_label(project);
         let containers =
             lines(&self.run(&["ps", "--all", "--filter", &label, "--format", "{{.Names}}"])?);
         let prefix = format!("{project}_");
@@ -246,12 +261,41 @@ impl ComposeProject {
         self.run(&["up", "-d"])
     }
 
-    /// The logs of every service (for failure messages).
+    /// The end of every container's log and its state (for failure
+    /// messages): one `logs` call per container, which every engine
+    /// supports.
     pub fn logs(&self) -> String {
-        match output(&mut self.command(&["logs"])) {
-            Ok(logs) => logs,
-            Err(e) => format!("(no logs: {e})"),
+        let label = self.engine.project_label(&self.name);
+        let names = match self.engine.run(&[
+            "ps",
+            "--all",
+            "--filter",
+            &label,
+            "--format",
+            "{{.Names}} {{.Status}}",
+        ]) {
+            Ok(out) => lines(&out),
+            Err(e) => return format!("(no logs: {e})"),
+        };
+        let mut out = String::new();
+        for line in names {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            let log = self
+                .engine
+                .command()
+                .args(["logs", "--tail", "25", name])
+                .output()
+                .map(|o| {
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    )
+                })
+                .unwrap_or_else(|e| format!("(no log: {e})"));
+            out.push_str(&format!("--- {line}\n{log}"));
         }
+        out
     }
 
     /// `down -v`, then removes what is still there: containers by the

@@ -3,14 +3,16 @@
 //! `envoy/compose/<pod>.yaml`, so the compose file mounts files a user can
 //! read, and a test keeps them equal to the shipped configs.
 //!
-//! In compose each app shares its sidecar's network namespace, as the
-//! containers of a Kubernetes pod do (`network_mode: service:<sidecar>`):
-//! the shipped loopback addresses of the app (`127.0.0.1:8080`), the
-//! outbound listener (`127.0.0.1:15001`) and the gateway's identity
-//! service (`127.0.0.1:8181`) hold unchanged. What differs per pod is
-//! where the pod's outbound traffic goes (another pod by its service name)
-//! and the collector (the `jaeger` service), plus the node and the
-//! filter's `service_name`.
+//! Every app and every Envoy is its own container on the project's network,
+//! reached by its compose service name. (Sharing a sidecar's network
+//! namespace, as a Kubernetes pod does, would keep the shipped loopback
+//! addresses, but `network_mode: service:...` is not supported by
+//! podman-compose 1.0, the compose of Debian 12.) So per pod: the app
+//! (`local_app`, `STRICT_DNS` instead of `STATIC` to resolve the name), the
+//! outbound listener on `0.0.0.0:15001` for the app's calls, where the
+//! outbound traffic goes (the next pod), the collector (the `jaeger`
+//! service), the node and the filter's `service_name`; the gateway's
+//! identity service by name. Admin listeners stay on loopback.
 
 use super::config::{config_template, render};
 use super::shipped::{ShippedError, rewrite_filter_configs};
@@ -30,8 +32,12 @@ pub struct Pod {
     /// (`tap-sidecar` → `envoy/compose/tap-sidecar.yaml`).
     pub name: &'static str,
     /// The app's `service.name` (the filter's `service_name`, Envoy's
-    /// node cluster).
+    /// node cluster), also its compose service (the gateway's app is
+    /// `identity`, its `ext_authz` service).
     pub service: &'static str,
+    /// The compose service of the pod's app (`local_app` of a sidecar,
+    /// the `identity` cluster of the gateway).
+    pub app: &'static str,
     /// The shipped config it is rendered from.
     pub template: Template,
     /// Where its outbound cluster (`upstream` of a sidecar, `backend` of
@@ -53,12 +59,14 @@ pub const PODS: [Pod; 4] = [
     Pod {
         name: "gateway",
         service: "gateway",
+        app: "identity",
         template: Template::Gateway,
         upstream: ("tap-sidecar", 15006),
     },
     Pod {
         name: "tap-sidecar",
         service: "tap",
+        app: "tap",
         template: Template::Sidecar,
         // tap makes no outbound HTTP call; the shipped default stays.
         upstream: ("127.0.0.1", 15106),
@@ -66,12 +74,14 @@ pub const PODS: [Pod; 4] = [
     Pod {
         name: "ensemble-sidecar",
         service: "ensemble",
+        app: "ensemble",
         template: Template::Sidecar,
         upstream: ("llm-gateway-sidecar", 15006),
     },
     Pod {
         name: "llm-gateway-sidecar",
         service: "llm-gateway",
+        app: "llm-gateway",
         template: Template::Sidecar,
         upstream: ("llm-provider", 8080),
     },
@@ -87,9 +97,9 @@ fn header(pod: &Pod) -> String {
         "# GENERATED from envoy/{shipped} by harness/src/envoy/compose.rs for the\n\
          # `{}` pod of envoy/compose.yaml: edit the shipped file, then run\n\
          #   MESHTRACE_BLESS=1 cargo test -p meshtrace-harness compose_configs\n\
-         # Changes: outbound cluster -> {}:{}, collector -> {COLLECTOR_HOST}, node and\n\
-         # service_name `{}`.\n",
-        pod.name, pod.upstream.0, pod.upstream.1, pod.service
+         # Changes: app -> {}, outbound cluster -> {}:{}, collector -> {COLLECTOR_HOST},\n\
+         # node and service_name `{}`.\n",
+        pod.name, pod.app, pod.upstream.0, pod.upstream.1, pod.service
     )
 }
 
@@ -100,21 +110,46 @@ fn header(pod: &Pod) -> String {
 /// [`ShippedError`] when the shipped config no longer has what is
 /// substituted.
 pub fn render_pod(pod: &Pod) -> Result<String, ShippedError> {
-    let (template, node, outbound) = match pod.template {
+    let (host, port) = pod.upstream;
+    let app = pod.app;
+    let (template, mut replacements) = match pod.template {
         Template::Gateway => (
             "gateway.yaml",
-            None,
-            "address: 127.0.0.1, port_value: 15006 }",
+            vec![
+                (
+                    "address: 127.0.0.1, port_value: 15006 }",
+                    format!("address: {host}, port_value: {port} }}"),
+                ),
+                (
+                    "address: 127.0.0.1, port_value: 8181 }",
+                    format!("address: {app}, port_value: 8181 }}"),
+                ),
+            ],
         ),
         Template::Sidecar => (
             "sidecar.yaml",
-            Some(("id: app-sidecar\n  cluster: app\n", pod)),
-            "address: 127.0.0.1, port_value: 15106 }",
+            vec![
+                (
+                    "address: 127.0.0.1, port_value: 15106 }",
+                    format!("address: {host}, port_value: {port} }}"),
+                ),
+                (
+                    "address: 127.0.0.1, port_value: 15001 }",
+                    "address: 0.0.0.0, port_value: 15001 }".to_owned(),
+                ),
+                ("type: STATIC\n", "type: STRICT_DNS\n".to_owned()),
+                (
+                    "address: 127.0.0.1, port_value: 8080 }",
+                    format!("address: {app}, port_value: 8080 }}"),
+                ),
+                (
+                    "id: app-sidecar\n  cluster: app\n",
+                    format!("id: {}\n  cluster: {}\n", pod.name, pod.service),
+                ),
+            ],
         ),
     };
-    let (host, port) = pod.upstream;
-    let mut replacements = vec![
-        (outbound, format!("address: {host}, port_value: {port} }}")),
+    replacements.extend([
         (
             "address: 127.0.0.1, port_value: 4318 }",
             format!("address: {COLLECTOR_HOST}, port_value: 4318 }}"),
@@ -123,13 +158,7 @@ pub fn render_pod(pod: &Pod) -> Result<String, ShippedError> {
             "address: 127.0.0.1, port_value: 4317 }",
             format!("address: {COLLECTOR_HOST}, port_value: 4317 }}"),
         ),
-    ];
-    if let Some((from, pod)) = node {
-        replacements.push((
-            from,
-            format!("id: {}\n  cluster: {}\n", pod.name, pod.service),
-        ));
-    }
+    ]);
     let yaml = render(&config_template(template)?, &replacements)?;
     let yaml = match pod.template {
         Template::Gateway => rewrite_filter_configs(&yaml, |c| c)?,

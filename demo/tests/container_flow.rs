@@ -37,6 +37,9 @@ const BEARER: &str = "Bearer demo-token";
 /// How long the flow may take to come up and to deliver its trace.
 const UP: Duration = Duration::from_secs(90);
 const TRACE: Duration = Duration::from_secs(60);
+/// How long a run that is meant to fail waits for the span that never
+/// comes (a good trace is complete within a few seconds).
+const BROKEN_TRACE: Duration = Duration::from_secs(15);
 
 /// One compose project at a time: the user's file publishes fixed ports.
 static COMPOSE: Mutex<()> = Mutex::const_new(());
@@ -130,9 +133,13 @@ async fn send_request(project: &ComposeProject) -> String {
 
 /// Reads trace `trace` from `traces` until the demo's check passes;
 /// returns the spans, or the last check failure.
-async fn wait_trace(traces: &Path, trace: &str) -> Result<Vec<SpanRecord>, String> {
+async fn wait_trace(
+    traces: &Path,
+    trace: &str,
+    patience: Duration,
+) -> Result<Vec<SpanRecord>, String> {
     let path = traces.join(format!("{trace}.json"));
-    let deadline = Instant::now() + TRACE;
+    let deadline = Instant::now() + patience;
     let mut last = format!("no {} yet", path.display());
     while Instant::now() < deadline {
         if let Ok(text) = std::fs::read_to_string(&path) {
@@ -158,18 +165,25 @@ fn assert_nothing_left(engine: &Engine, name: &str) {
     assert!(left.is_empty(), "project {name} left {left:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_shipped_compose_file_runs_the_revenue_flow_as_one_trace() {
-    let _one = COMPOSE.lock().await;
-    let engine = engine();
-    build_images(&engine);
+/// What one run of the flow produced.
+struct Run {
+    trace: String,
+    /// The spans of the trace, or the broken hops and the logs.
+    checked: Result<Vec<SpanRecord>, String>,
+    seconds: f64,
+}
+
+/// Brings the shipped file up with the test override plus `extra` (YAML
+/// under `services:`), sends a warm-up request and the checked one, and
+/// takes everything down; asserts nothing is left.
+async fn run_flow(engine: &Engine, extra: &str, patience: Duration) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let traces = dir.path().join("traces");
     std::fs::create_dir_all(&traces).expect("traces dir");
-    let override_file = write_override(dir.path(), &traces, "");
+    let override_file = write_override(dir.path(), &traces, extra);
     let name = project_name();
     let started = Instant::now();
-    {
+    let run = {
         let project = engine.compose_project(
             &name,
             &[&compose_file(), &override_file],
@@ -183,34 +197,74 @@ async fn the_shipped_compose_file_runs_the_revenue_flow_as_one_trace() {
         // request before that is answered 503 and retried by JetStream,
         // which a trace shows as a second attempt.
         let warm_up = send_request(&project).await;
-        let _ = wait_trace(&traces, &warm_up).await;
+        let _ = wait_trace(&traces, &warm_up, patience).await;
         let trace = send_request(&project).await;
-        let spans = match wait_trace(&traces, &trace).await {
-            Ok(spans) => spans,
-            Err(hops) => panic!("trace {trace} is broken:\n{hops}\n{}", project.logs()),
-        };
-        let in_trace: Vec<&SpanRecord> = spans.iter().filter(|s| s.trace_id == trace).collect();
-        let mut services: Vec<&str> = in_trace.iter().map(|s| s.service.as_str()).collect();
-        services.sort_unstable();
-        services.dedup();
-        assert!(
-            in_trace.len() >= 16 && services.len() >= 8,
-            "one trace of at least 16 spans over 8 services, got {} over {services:?}",
-            in_trace.len()
-        );
-        assert!(
-            services.contains(&"llm-provider"),
-            "the LLM provider is in the trace: {services:?}"
-        );
-        println!(
-            "container flow: trace {trace}, {} spans over {} services ({}), {:.1} s",
-            in_trace.len(),
-            services.len(),
-            services.join(", "),
-            started.elapsed().as_secs_f64()
-        );
-    }
-    assert_nothing_left(&engine, &name);
+        let checked = wait_trace(&traces, &trace, patience)
+            .await
+            .map_err(|hops| format!("{hops}\n{}", project.logs()));
+        Run {
+            trace,
+            checked,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    };
+    assert_nothing_left(engine, &name);
+    run
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_compose_file_runs_the_revenue_flow_as_one_trace() {
+    let _one = COMPOSE.lock().await;
+    let engine = engine();
+    build_images(&engine);
+    let run = run_flow(&engine, "", TRACE).await;
+    let trace = &run.trace;
+    let spans = run
+        .checked
+        .unwrap_or_else(|hops| panic!("trace {trace} is broken:\n{hops}"));
+    let in_trace: Vec<&SpanRecord> = spans.iter().filter(|s| &s.trace_id == trace).collect();
+    let mut services: Vec<&str> = in_trace.iter().map(|s| s.service.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    assert!(
+        in_trace.len() >= 16 && services.len() >= 8,
+        "one trace of at least 16 spans over 8 services, got {} over {services:?}",
+        in_trace.len()
+    );
+    assert!(
+        services.contains(&"llm-provider"),
+        "the LLM provider is in the trace: {services:?}"
+    );
+    println!(
+        "container flow: trace {trace}, {} spans over {} services ({}), {:.1} s up to down",
+        in_trace.len(),
+        services.len(),
+        services.join(", "),
+        run.seconds
+    );
+}
+
+/// A container whose spans never arrive (llm-provider with its SDK off)
+/// fails the check, naming its hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_container_span_fails_naming_the_hop() {
+    let _one = COMPOSE.lock().await;
+    let engine = engine();
+    build_images(&engine);
+    let run = run_flow(
+        &engine,
+        "\x20 llm-provider:\n\x20   environment:\n\x20     OTEL_SDK_DISABLED: \"true\"\n",
+        BROKEN_TRACE,
+    )
+    .await;
+    let hops = match run.checked {
+        Ok(_) => panic!("the check passed without llm-provider's span"),
+        Err(hops) => hops,
+    };
+    assert!(
+        hops.contains("hop llm-gateway sidecar → llm-provider (HTTP, outside the mesh)"),
+        "the failure names the provider's hop:\n{hops}"
+    );
 }
 
 /// A run that fails half way (here: a panic right after `up`) still takes

@@ -15,6 +15,7 @@ mod containers;
 mod demo;
 mod exports;
 mod filter;
+mod images;
 mod requirements;
 mod setup;
 mod test;
@@ -41,6 +42,9 @@ commands:
                   through Envoy and NATS as one trace, printed as a waterfall,
                   written to target/meshtrace-demo/trace.svg, checked hop by
                   hop (ARGS go to meshtrace-demo, e.g. `--quick`)
+  images          setup, build-filter, then build the images envoy/compose.yaml
+                  names (envoyproxy/envoy:v1.40.0, nats:2.15.1 from the pinned
+                  binaries, meshtrace-demo:dev) with podman or Docker
   bench envoy [--rounds N] [--duration S]
                   benchmark Envoy with no tracing, its native OpenTelemetry
                   tracer and the meshtrace filter (installs wrk and oha);
@@ -58,6 +62,7 @@ enum Task {
     BuildFilter,
     Test { cargo_test_args: Vec<String> },
     Demo { demo_args: Vec<String> },
+    Images,
     Bench(bench::Bench),
     Help,
 }
@@ -74,6 +79,7 @@ fn parse(args: &[String]) -> Result<Task, String> {
     match command.as_str() {
         "setup" => no_more(Task::Setup),
         "build-filter" => no_more(Task::BuildFilter),
+        "images" => no_more(Task::Images),
         "help" | "-h" | "--help" => no_more(Task::Help),
         "demo" => Ok(Task::Demo {
             demo_args: rest
@@ -116,6 +122,7 @@ fn main() -> ExitCode {
         Task::BuildFilter => filter::build(&ws).map(drop),
         Task::Test { cargo_test_args } => test::run(&ws, &cargo_test_args),
         Task::Demo { demo_args } => demo::run(&ws, &demo_args),
+        Task::Images => images::run(&ws),
         Task::Bench(target) => bench::run(&ws, &target),
     };
     match result {
@@ -142,6 +149,7 @@ mod tests {
     fn parses_each_command() {
         assert_eq!(parse(&args("setup")), Ok(Task::Setup));
         assert_eq!(parse(&args("build-filter")), Ok(Task::BuildFilter));
+        assert_eq!(parse(&args("images")), Ok(Task::Images));
         assert_eq!(parse(&args("--help")), Ok(Task::Help));
         assert_eq!(
             parse(&args("test")),

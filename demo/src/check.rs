@@ -386,6 +386,13 @@ mod tests {
         "t".repeat(32)
     }
 
+    /// The index in [`FLOW`] of the hop with this id.
+    fn at(id: &str) -> usize {
+        FLOW.iter()
+            .position(|e| e.id == id)
+            .unwrap_or_else(|| panic!("{id} is a hop"))
+    }
+
     #[test]
     fn the_whole_flow_passes() {
         let verified = check(&FLOW, &trace(), &good_flow()).expect("passes");
@@ -451,12 +458,95 @@ mod tests {
     }
 
     #[test]
+    fn the_provider_hop_follows_llm_gateway_through_its_outbound_sidecar() {
+        for (id, parent, service, kind, proxy) in [
+            (
+                "llm-gateway-call",
+                "llm-gateway",
+                "llm-gateway",
+                Kind::Client,
+                false,
+            ),
+            (
+                "llm-gateway-sidecar-out",
+                "llm-gateway-call",
+                "llm-gateway",
+                Kind::Client,
+                true,
+            ),
+            (
+                "llm-provider",
+                "llm-gateway-sidecar-out",
+                "llm-provider",
+                Kind::Server,
+                false,
+            ),
+        ] {
+            let e = FLOW[at(id)];
+            assert_eq!(e.parent, Some(parent), "{id} is a child of {parent}");
+            assert_eq!((e.service, e.kind, e.proxy), (service, kind, proxy), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_missing_provider_span_names_the_provider_hop() {
+        let mut spans = good_flow();
+        spans.remove(at("llm-provider"));
+        let errors = check(&FLOW, &trace(), &spans).expect_err("the provider is missing");
+        let messages: Vec<_> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "hop llm-gateway sidecar → llm-provider (HTTP, outside the mesh): SERVER span of llm-provider missing"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_provider_call_around_the_sidecar_is_a_wrong_parent_at_the_provider_hop() {
+        // The provider's SERVER span hangs off llm-gateway's own CLIENT
+        // span: the call did not go through the outbound sidecar.
+        let mut spans = good_flow();
+        spans[at("llm-provider")].parent_span_id = format!("s{}", at("llm-gateway-call"));
+        let errors = check(&FLOW, &trace(), &spans).expect_err("broken");
+        assert!(
+            matches!(
+                &errors[..],
+                [HopError::WrongParent { hop, expected: "llm-gateway-sidecar-out", .. }]
+                    if *hop == FLOW[at("llm-provider")].hop
+            ),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_provider_span_in_another_trace_is_a_new_trace_at_the_provider_hop() {
+        let mut spans = good_flow();
+        let provider = at("llm-provider");
+        spans[provider].trace_id = "n".repeat(32);
+        spans[provider].parent_span_id.clear();
+        let errors = check(&FLOW, &trace(), &spans).expect_err("broken");
+        assert!(
+            matches!(&errors[..], [HopError::NewTrace { hop, .. }] if *hop == FLOW[provider].hop),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn proxy_and_app_spans_are_told_apart() {
         let mut spans = good_flow();
         spans[9].proxy = false; // the sidecar's CLIENT span now looks like the app's
         let errors = check(&FLOW, &trace(), &spans).expect_err("broken");
         assert!(
             matches!(&errors[0], HopError::Missing { hop, .. } if *hop == FLOW[9].hop),
+            "{errors:?}"
+        );
+        let out = at("llm-gateway-sidecar-out");
+        let mut spans = good_flow();
+        spans[out].proxy = false; // llm-gateway's sidecar CLIENT span now looks like its app's
+        let errors = check(&FLOW, &trace(), &spans).expect_err("broken");
+        assert!(
+            matches!(&errors[0], HopError::Missing { hop, .. } if *hop == FLOW[out].hop),
             "{errors:?}"
         );
     }

@@ -12,11 +12,11 @@ pub const DEMO_USAGE: &str = "\
 usage: meshtrace-demo [--quick] [--svg PATH]
        meshtrace-demo serve <service> --nats URL [--port N] [--listen ADDR] [--upstream URL]
 
-Runs the revenue flow (tap → pipeline → ensemble → llm-gateway → meter)
-through Envoy and NATS, prints its trace as a waterfall, writes it as SVG
-and checks every hop. Needs envoy, nats-server and the filter module
-(`cargo xtask demo` provides them; or MESHTRACE_ENVOY,
-MESHTRACE_NATS_SERVER, MESHTRACE_FILTER_WASM).
+Runs the revenue flow (tap → pipeline → ensemble → llm-gateway →
+llm-provider, then meter) through Envoy and NATS, prints its trace as a
+waterfall, writes it as SVG and checks every hop. Needs envoy,
+nats-server and the filter module (`cargo xtask demo` provides them; or
+MESHTRACE_ENVOY, MESHTRACE_NATS_SERVER, MESHTRACE_FILTER_WASM).
 
   --quick       shorter waits; no SVG unless --svg is given
   --svg PATH    write the waterfall SVG here (default: a temp file)

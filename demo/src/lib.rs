@@ -3,7 +3,7 @@
 //! `cargo xtask demo` builds the filter and runs the `meshtrace-demo`
 //! binary, which starts nats-server (JetStream on), Envoy with the
 //! meshtrace filter (a gateway with `ext_authz`, and sidecars rendered
-//! from the shipped `envoy/*.yaml`) and six small services written with the
+//! from the shipped `envoy/*.yaml`) and seven small services written with the
 //! [`meshtrace`] crate, each its own process ([`services`]), sends one
 //! request and checks the trace it produces:
 //!

@@ -372,6 +372,9 @@ pub async fn run(options: &DemoOptions) -> Result<Report, DemoError> {
     println!(
         "  envoy        gateway 127.0.0.1:{edge}, sidecars for tap, ensemble, llm-gateway ready"
     );
+    println!(
+        "  llm-provider 127.0.0.1:{provider} (outside the mesh), via llm-gateway's outbound sidecar 127.0.0.1:{llm_out}"
+    );
     println!("  started in   {:.1}s", started.elapsed().as_secs_f64());
 
     // One request through the gateway.

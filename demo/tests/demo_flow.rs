@@ -1,5 +1,5 @@
 //! The demo in quick mode, end to end: real nats-server, real Envoys with
-//! the built filter, the six service processes. CI fails when any hop of
+//! the built filter, the seven service processes. CI fails when any hop of
 //! the revenue flow breaks.
 //!
 //! Needs the tools `cargo xtask test` provides (MESHTRACE_ENVOY,
@@ -41,13 +41,18 @@ async fn quick_demo_is_one_trace_through_every_hop() {
             .map(|(_, s)| s)
             .unwrap_or_else(|| panic!("no {id} span"))
     };
-    // The async hops, spelled out: each consumer is its producer's child.
+    // The async hops, spelled out: each consumer is its producer's child;
+    // and the LLM provider hop: llm-gateway's TracedClient → its outbound
+    // sidecar → llm-provider.
     for (child, parent) in [
         ("pipeline", "tap-send"),
         ("ensemble", "pipeline-send"),
         ("meter", "usage-send"),
         ("llm-sidecar", "ensemble-sidecar"),
         ("identity", "gateway"),
+        ("llm-gateway-call", "llm-gateway"),
+        ("llm-gateway-sidecar-out", "llm-gateway-call"),
+        ("llm-provider", "llm-gateway-sidecar-out"),
     ] {
         assert_eq!(
             span_of(child).parent_span_id,
@@ -60,6 +65,11 @@ async fn quick_demo_is_one_trace_through_every_hop() {
         "the gateway starts the trace"
     );
     assert_eq!(span_of("meter").kind, Kind::Consumer);
+    assert_eq!(span_of("llm-provider").kind, Kind::Server);
+    assert!(
+        span_of("llm-gateway-sidecar-out").proxy,
+        "the outbound sidecar's span"
+    );
 
     let tree = report.tree.expect("drawn");
     assert!(tree.rows.iter().all(|r| r.span.trace_id == report.trace_id));

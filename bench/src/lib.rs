@@ -33,6 +33,7 @@
 //! `oha`, builds the filter and this crate, and runs the `meshtrace-bench`
 //! binary.
 
+pub mod cpu;
 pub mod envoy_config;
 pub mod load;
 pub mod nats;

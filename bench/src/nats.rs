@@ -45,13 +45,19 @@ pub struct NatsPlan {
     pub messages: usize,
     /// Bytes of JSON data per event.
     pub payload_bytes: usize,
+    /// The configurations each round runs, in order (default
+    /// [`NatsConfig::ALL`]).
+    pub configs: Vec<NatsConfig>,
 }
 
-/// The two configurations compared.
+/// The configurations compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NatsConfig {
     /// Bare async-nats with the CloudEvents binding, no spans.
     Untraced,
+    /// meshtrace `Publisher` / `Subscription::process` under unsampled
+    /// parents: context propagated on every message, nothing recorded.
+    Propagated,
     /// meshtrace `Publisher` / `Subscription::process`, every message
     /// sampled, spans exported.
     Traced,
@@ -76,6 +82,12 @@ pub struct NatsRound {
     /// First publish to the sink having every span of the round (traced
     /// rounds).
     pub exported: Option<Duration>,
+    /// CPU of the benchmark process (publisher, consumer, the SDK and its
+    /// exporter; not the sink) from the round's start until it was handled
+    /// and, for traced rounds, exported.
+    pub client_cpu_ns: u64,
+    /// CPU of nats-server over the same window.
+    pub server_cpu_ns: u64,
 }
 
 /// Why the benchmark could not run.
@@ -108,22 +120,44 @@ impl NatsConfig {
     pub fn label(self) -> &'static str {
         match self {
             Self::Untraced => "untraced (async-nats + binding)",
+            Self::Propagated => "traced, nothing sampled (propagation only)",
             Self::Traced => "traced (meshtrace, 100% sampled, OTLP export)",
             Self::TracedTenth => "traced, 1 in 10 sampled by the parent (meshtrace, OTLP export)",
         }
     }
 
-    /// One message in this many is sampled (traced configs).
+    /// One message in this many is sampled (traced configs; 0: none).
     pub fn sampled_every(self) -> Option<usize> {
         match self {
             Self::Untraced => None,
+            Self::Propagated => Some(0),
             Self::Traced => Some(1),
             Self::TracedTenth => Some(SAMPLED_EVERY),
         }
     }
 
+    /// The name on the command line (`--configs`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Untraced => "untraced",
+            Self::Propagated => "propagated",
+            Self::TracedTenth => "tenth",
+            Self::Traced => "all",
+        }
+    }
+
+    /// The configuration called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     /// The configurations, in the order each round runs them.
-    pub const ALL: [Self; 3] = [Self::Untraced, Self::Traced, Self::TracedTenth];
+    pub const ALL: [Self; 4] = [
+        Self::Untraced,
+        Self::Propagated,
+        Self::TracedTenth,
+        Self::Traced,
+    ];
 }
 
 // === impl NatsRound ===
@@ -139,6 +173,16 @@ impl NatsRound {
     pub fn sustained(&self) -> f64 {
         let elapsed = self.exported.unwrap_or(self.elapsed);
         self.handled as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// Client CPU µs per message.
+    pub fn client_us(&self) -> f64 {
+        self.client_cpu_ns as f64 / 1_000.0 / self.handled.max(1) as f64
+    }
+
+    /// nats-server CPU µs per message.
+    pub fn server_us(&self) -> f64 {
+        self.server_cpu_ns as f64 / 1_000.0 / self.handled.max(1) as f64
     }
 }
 
@@ -157,15 +201,17 @@ pub async fn run(
     plan: &NatsPlan,
     spans_at_sink: impl Fn() -> u64,
     flush: impl Fn(),
+    cpu: impl Fn() -> (u64, u64),
 ) -> Result<Vec<NatsRound>, NatsBenchError> {
     let publisher_client = connect(url).await?;
     let consumer_client = connect(url).await?;
     let event = event(plan.payload_bytes);
-    let mut rounds = Vec::with_capacity(plan.rounds * NatsConfig::ALL.len());
+    let mut rounds = Vec::with_capacity(plan.rounds * plan.configs.len());
     let mut spans_so_far = spans_at_sink();
     for round in 0..plan.rounds {
-        for config in NatsConfig::ALL {
+        for &config in &plan.configs {
             let subject = format!("bench.{round}.{config:?}");
+            let (client_before, server_before) = cpu();
             let mut result = match config.sampled_every() {
                 None => {
                     untraced(
@@ -195,6 +241,9 @@ pub async fn run(
                 spans_so_far += 2 * sampled_of(result.handled, every);
                 result.exported = exported_by(result.started, spans_so_far, &spans_at_sink).await;
             }
+            let (client_after, server_after) = cpu();
+            result.client_cpu_ns = client_after.saturating_sub(client_before);
+            result.server_cpu_ns = server_after.saturating_sub(server_before);
             rounds.push(result);
         }
     }
@@ -295,17 +344,20 @@ async fn untraced(
 }
 
 /// How many of the first `messages` messages are sampled when one in
-/// `every` is (the first, then every `every`-th).
+/// `every` is (the first, then every `every`-th; none for 0).
 pub fn sampled_of(messages: usize, every: usize) -> u64 {
-    messages.div_ceil(every.max(1)) as u64
+    if every == 0 {
+        return 0;
+    }
+    messages.div_ceil(every) as u64
 }
 
 /// The remote parent of message `i`: sampled when `i` is a multiple of
-/// `every`.
+/// `every` (never for 0).
 fn parent_of(i: usize, every: usize) -> opentelemetry::Context {
     use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
     let n = i as u128 + 1;
-    let flags = if i.is_multiple_of(every.max(1)) {
+    let flags = if every != 0 && i.is_multiple_of(every) {
         TraceFlags::SAMPLED
     } else {
         TraceFlags::default()
@@ -376,6 +428,8 @@ async fn finish(
         started: start,
         elapsed: end.duration_since(start),
         exported: None,
+        client_cpu_ns: 0,
+        server_cpu_ns: 0,
     })
 }
 
@@ -445,6 +499,7 @@ pub fn table(rounds: &[NatsRound], received: &SpanCounts) -> String {
             ratio(&sustained_ratio),
         ));
     }
+    out.push_str(&cpu_table(rounds));
     let expected = traced_messages(rounds);
     let verdict = if spans_match(rounds, received) {
         "every sampled message exported its PRODUCER and CONSUMER span"
@@ -457,6 +512,46 @@ pub fn table(rounds: &[NatsRound], received: &SpanCounts) -> String {
         received.consumer,
         received.server + received.client + received.other,
     ));
+    out
+}
+
+/// CPU per message, per process: the benchmark process (client: publisher,
+/// consumer, SDK, exporter) and nats-server, medians of the rounds, and
+/// the client's added CPU against untraced (median of per-round
+/// differences with the untraced round of the same round).
+pub fn cpu_table(rounds: &[NatsRound]) -> String {
+    let mut out = String::from(
+        "\n| config | client CPU µs/msg (median, min…max) | added client µs/msg vs untraced | nats-server CPU µs/msg |\n|---|--:|--:|--:|\n",
+    );
+    for config in NatsConfig::ALL {
+        let mine: Vec<&NatsRound> = rounds.iter().filter(|r| r.config == config).collect();
+        let client: Vec<f64> = mine.iter().map(|r| r.client_us()).collect();
+        let server: Vec<f64> = mine.iter().map(|r| r.server_us()).collect();
+        let added: Vec<f64> = rounds
+            .iter()
+            .filter(|r| r.config == NatsConfig::Untraced)
+            .zip(mine.iter())
+            .map(|(u, t)| t.client_us() - u.client_us())
+            .collect();
+        let (Some(client), Some(server), Some(added)) =
+            (Spread::of(&client), Spread::of(&server), Spread::of(&added))
+        else {
+            continue;
+        };
+        out.push_str(&format!(
+            "| {} | {:.2} ({:.2}…{:.2}) | {:+.2} ({:+.2}…{:+.2}) | {:.2} ({:.2}…{:.2}) |\n",
+            config.label(),
+            client.median,
+            client.min,
+            client.max,
+            added.median,
+            added.min,
+            added.max,
+            server.median,
+            server.min,
+            server.max,
+        ));
+    }
     out
 }
 
@@ -494,7 +589,25 @@ mod tests {
             started: Instant::now(),
             elapsed: Duration::from_secs(1),
             exported: (config != NatsConfig::Untraced).then(|| Duration::from_secs(2)),
+            client_cpu_ns: per_sec * 10_000,
+            server_cpu_ns: per_sec * 3_000,
         }
+    }
+
+    #[test]
+    fn cpu_is_per_message_and_added_against_untraced() {
+        let mut untraced = round(NatsConfig::Untraced, 1000);
+        untraced.client_cpu_ns = 10_000_000; // 10 µs/msg
+        let mut propagated = round(NatsConfig::Propagated, 1000);
+        propagated.client_cpu_ns = 10_800_000; // 10.8 µs/msg
+        let out = cpu_table(&[untraced, propagated]);
+        assert!(
+            out.contains("| 10.80 (10.80…10.80) | +0.80 (+0.80…+0.80) | 3.00"),
+            "{out}"
+        );
+        assert_eq!(sampled_of(1000, 0), 0, "propagation only samples nothing");
+        use opentelemetry::trace::TraceContextExt;
+        assert!(!(0..20).any(|i| parent_of(i, 0).span().span_context().is_sampled()));
     }
 
     #[test]

@@ -11,16 +11,22 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use meshtrace::bootstrap::OtlpProtocol;
+use meshtrace_bench::cpu;
 use meshtrace_bench::nats::{self, NatsPlan};
 use meshtrace_harness::nats::{NatsOptions, NatsServer};
 use meshtrace_harness::otlp::{HTTP_TRACES_PATH, OtlpReceiver, Retention};
 
+/// The name of the sink's threads (`comm` is at most 15 bytes).
+const SINK_THREADS: &str = "otlp-sink";
+
 const USAGE: &str = "\
-usage: meshtrace-bench-nats [--rounds N] [--messages N] [--payload BYTES] [--out DIR]
+usage: meshtrace-bench-nats [--rounds N] [--messages N] [--payload BYTES] [--configs LIST] [--out DIR]
 
 Publish-and-consume throughput over a real nats-server, traced vs untraced,
 interleaved (default 5 rounds of 20000 messages with 256 bytes of data).
---out DIR writes nats.md there.
+--configs LIST picks configurations (untraced,propagated,tenth,all; the
+default, in that order), e.g. one alone under a profiler. --out DIR writes
+nats.md there.
 ";
 
 struct Args {
@@ -34,6 +40,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         rounds: 5,
         messages: 20_000,
         payload_bytes: 256,
+        configs: nats::NatsConfig::ALL.to_vec(),
     };
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
@@ -52,6 +59,15 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--rounds" => plan.rounds = number()?,
             "--messages" => plan.messages = number()?,
             "--payload" => plan.payload_bytes = number()?,
+            "--configs" => {
+                plan.configs = value
+                    .split(',')
+                    .map(|c| {
+                        nats::NatsConfig::from_name(c)
+                            .ok_or_else(|| format!("unknown config `{c}`"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -83,7 +99,15 @@ fn run(args: Args) -> Result<bool, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
-    let sink = OtlpReceiver::start_on(runtime.handle(), Retention::CountOnly)
+    // The sink runs on its own named threads, so their CPU is told apart
+    // from the client's (publisher, consumer, SDK, exporter).
+    let sink_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(SINK_THREADS)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("sink runtime: {e}"))?;
+    let sink = OtlpReceiver::start_on(sink_runtime.handle(), Retention::CountOnly)
         .map_err(|e| format!("sink: {e}"))?;
     let server = NatsServer::start_with(NatsOptions::default().with_jetstream(false))
         .map_err(|e| format!("nats-server: {e}"))?;
@@ -100,6 +124,7 @@ fn run(args: Args) -> Result<bool, String> {
         .init()
         .map_err(|e| format!("telemetry: {e}"))?;
 
+    let server_pid = server.pid();
     println!(
         "NATS publish-and-consume: {} interleaved rounds × {} messages, {} bytes of data, nats-server at {}",
         args.plan.rounds,
@@ -116,6 +141,11 @@ fn run(args: Args) -> Result<bool, String> {
                 if let Err(e) = telemetry.force_flush() {
                     eprintln!("meshtrace-bench-nats: warning: flush: {e}");
                 }
+            },
+            || {
+                let me = cpu::sample(None, Some(SINK_THREADS));
+                let server = cpu::sample(Some(server_pid), None);
+                (me.total.saturating_sub(me.named), server.total)
             },
         ))
         .map_err(|e| e.to_string())?;

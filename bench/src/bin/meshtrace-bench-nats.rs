@@ -20,11 +20,13 @@ use meshtrace_harness::otlp::{HTTP_TRACES_PATH, OtlpReceiver, Retention};
 const SINK_THREADS: &str = "otlp-sink";
 
 const USAGE: &str = "\
-usage: meshtrace-bench-nats [--rounds N] [--messages N] [--payload BYTES] [--configs LIST] [--out DIR]
+usage: meshtrace-bench-nats [--rounds N] [--messages N] [--payload BYTES] [--configs LIST]
+                            [--threads N] [--out DIR]
 
 Publish-and-consume throughput over a real nats-server, traced vs untraced,
 interleaved (default 5 rounds of 20000 messages with 256 bytes of data).
---configs LIST picks configurations (untraced,propagated,tenth,all; the
+--threads N sets the client runtime's workers (default 2; 1 runs publisher
+and consumer on one current-thread runtime). --configs LIST picks configurations (untraced,propagated,tenth,all; the
 default, in that order), e.g. one alone under a profiler. --out DIR writes
 nats.md there.
 ";
@@ -32,10 +34,13 @@ nats.md there.
 struct Args {
     plan: NatsPlan,
     out: Option<PathBuf>,
+    /// Worker threads of the client's runtime (1: a current-thread runtime).
+    threads: usize,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut out = None;
+    let mut threads = 2;
     let mut plan = NatsPlan {
         rounds: 5,
         messages: 20_000,
@@ -59,6 +64,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--rounds" => plan.rounds = number()?,
             "--messages" => plan.messages = number()?,
             "--payload" => plan.payload_bytes = number()?,
+            "--threads" => threads = number()?,
             "--configs" => {
                 plan.configs = value
                     .split(',')
@@ -71,7 +77,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             other => return Err(format!("unknown option `{other}`")),
         }
     }
-    Ok(Args { plan, out })
+    Ok(Args { plan, out, threads })
 }
 
 fn main() -> ExitCode {
@@ -94,11 +100,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<bool, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("runtime: {e}"))?;
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| format!("runtime: {e}"))?;
     // The sink runs on its own named threads, so their CPU is told apart
     // from the client's (publisher, consumer, SDK, exporter).
     let sink_runtime = tokio::runtime::Builder::new_multi_thread()

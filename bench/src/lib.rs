@@ -37,6 +37,7 @@ pub mod cpu;
 pub mod envoy_config;
 pub mod load;
 pub mod nats;
+pub mod nats_jetstream;
 pub mod report;
 pub mod runner;
 

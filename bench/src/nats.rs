@@ -48,6 +48,9 @@ pub struct NatsPlan {
     /// The configurations each round runs, in order (default
     /// [`NatsConfig::ALL`]).
     pub configs: Vec<NatsConfig>,
+    /// Over JetStream (publish with ack, pull consume, file storage)
+    /// instead of core NATS.
+    pub jetstream: bool,
 }
 
 /// The configurations compared.
@@ -213,6 +216,16 @@ pub async fn run(
             let subject = format!("bench.{round}.{config:?}");
             let (client_before, server_before) = cpu();
             let mut result = match config.sampled_every() {
+                _ if plan.jetstream => {
+                    crate::nats_jetstream::round(
+                        config,
+                        &publisher_client,
+                        &format!("BENCH_{round}_{}", config.name()),
+                        &event,
+                        plan.messages,
+                    )
+                    .await?
+                }
                 None => {
                     untraced(
                         &publisher_client,
@@ -271,7 +284,7 @@ fn event(payload_bytes: usize) -> Event {
         .unwrap_or_default()
 }
 
-fn nats_error<E>(what: &'static str) -> impl FnOnce(E) -> NatsBenchError
+pub(crate) fn nats_error<E>(what: &'static str) -> impl FnOnce(E) -> NatsBenchError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -354,7 +367,7 @@ pub fn sampled_of(messages: usize, every: usize) -> u64 {
 
 /// The remote parent of message `i`: sampled when `i` is a multiple of
 /// `every` (never for 0).
-fn parent_of(i: usize, every: usize) -> opentelemetry::Context {
+pub(crate) fn parent_of(i: usize, every: usize) -> opentelemetry::Context {
     use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
     let n = i as u128 + 1;
     let flags = if every != 0 && i.is_multiple_of(every) {
@@ -401,7 +414,7 @@ async fn traced(
     finish(config, handle, start, messages).await
 }
 
-async fn finish(
+pub(crate) async fn finish(
     config: NatsConfig,
     handle: tokio::task::JoinHandle<(usize, Instant)>,
     start: Instant,

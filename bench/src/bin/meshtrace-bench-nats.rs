@@ -21,10 +21,12 @@ const SINK_THREADS: &str = "otlp-sink";
 
 const USAGE: &str = "\
 usage: meshtrace-bench-nats [--rounds N] [--messages N] [--payload BYTES] [--configs LIST]
-                            [--threads N] [--out DIR]
+                            [--threads N] [--jetstream] [--out DIR]
 
 Publish-and-consume throughput over a real nats-server, traced vs untraced,
 interleaved (default 5 rounds of 20000 messages with 256 bytes of data).
+--jetstream runs the rounds over JetStream (file storage, every publish's
+ack awaited, a durable pull consumer acking each message).
 --threads N sets the client runtime's workers (default 2; 1 runs publisher
 and consumer on one current-thread runtime). --configs LIST picks configurations (untraced,propagated,tenth,all; the
 default, in that order), e.g. one alone under a profiler. --out DIR writes
@@ -46,9 +48,14 @@ fn parse(args: &[String]) -> Result<Args, String> {
         messages: 20_000,
         payload_bytes: 256,
         configs: nats::NatsConfig::ALL.to_vec(),
+        jetstream: false,
     };
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
+        if flag == "--jetstream" {
+            plan.jetstream = true;
+            continue;
+        }
         let value = iter
             .next()
             .ok_or_else(|| format!("`{flag}` needs a value"))?;
@@ -121,7 +128,7 @@ fn run(args: Args) -> Result<bool, String> {
         .map_err(|e| format!("sink runtime: {e}"))?;
     let sink = OtlpReceiver::start_on(sink_runtime.handle(), Retention::CountOnly)
         .map_err(|e| format!("sink: {e}"))?;
-    let server = NatsServer::start_with(NatsOptions::default().with_jetstream(false))
+    let server = NatsServer::start_with(NatsOptions::default().with_jetstream(args.plan.jetstream))
         .map_err(|e| format!("nats-server: {e}"))?;
     let telemetry = meshtrace::Builder::new()
         .with_service_name("meshtrace-bench-nats")
@@ -138,7 +145,12 @@ fn run(args: Args) -> Result<bool, String> {
 
     let server_pid = server.pid();
     println!(
-        "NATS publish-and-consume: {} interleaved rounds × {} messages, {} bytes of data, nats-server at {}",
+        "NATS publish-and-consume{}: {} interleaved rounds × {} messages, {} bytes of data, nats-server at {}",
+        if args.plan.jetstream {
+            " over JetStream"
+        } else {
+            ""
+        },
         args.plan.rounds,
         args.plan.messages,
         args.plan.payload_bytes,

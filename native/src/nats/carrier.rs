@@ -2,22 +2,48 @@
 //!
 //! NATS header names are case-sensitive on the wire and in
 //! `async_nats::HeaderMap`, while the propagators (and other languages'
-//! carriers: Go's writes `Traceparent`) disagree on case. So the injector
-//! always writes lowercase names and the extractor scans for a
-//! case-insensitive match.
+//! carriers: Go's writes `Traceparent`) disagree on case. So the injectors
+//! write one chosen case ([`HeaderCase`]: lowercase unless told otherwise)
+//! and the extractor scans for a case-insensitive match.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, Injector};
 
+use super::header_case::HeaderCase;
+
 /// Writes propagation fields (`traceparent`, `tracestate`, `baggage`) into
 /// NATS headers under lowercase names, replacing any existing value.
 ///
 /// A name or value NATS cannot carry (control characters, `:` in a name,
-/// CR/LF in a value) is skipped: propagation never fails a publish.
+/// CR/LF in a value) is skipped: propagation never fails a publish. For
+/// another case, [`CasedHeaderInjector`].
 #[derive(Debug)]
 pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
+
+/// Writes propagation fields into NATS headers under names in a chosen
+/// [`HeaderCase`], replacing any existing value and removing the field's
+/// other spellings, so the receiver sees exactly one.
+///
+/// ```
+/// use async_nats::HeaderMap;
+/// use meshtrace::nats::{CasedHeaderInjector, HeaderCase};
+/// use opentelemetry::propagation::Injector;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("traceparent", "stale");
+/// CasedHeaderInjector::new(&mut headers, HeaderCase::GoCanonical)
+///     .set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned());
+/// assert!(headers.get("Traceparent").is_some());
+/// assert!(headers.get("traceparent").is_none());
+/// ```
+#[derive(Debug)]
+pub struct CasedHeaderInjector<'a> {
+    headers: &'a mut HeaderMap,
+    case: HeaderCase,
+}
 
 /// Reads propagation fields from NATS headers, matching names
 /// case-insensitively (`Traceparent` and `traceparent` are the same field).
@@ -28,43 +54,63 @@ pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        // Propagators' keys are lowercase already: no copy then.
-        let lower: std::borrow::Cow<'_, str> = if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            key.to_ascii_lowercase().into()
-        } else {
-            key.into()
-        };
-        let lower = lower.as_ref();
-        let (Ok(name), Ok(value)) = (HeaderName::from_str(lower), HeaderValue::from_str(&value))
-        else {
-            tracing::debug!(header = %lower, "skipping propagation header NATS cannot carry");
-            return;
-        };
-        // Drop differently-cased duplicates (`Traceparent`) so the receiver
-        // sees exactly one value.
-        let stale: Vec<HeaderName> = self
-            .0
-            .iter()
-            .map(|(n, _)| n)
-            .filter(|n| {
-                let n: &str = n.as_ref();
-                n != lower && n.eq_ignore_ascii_case(lower)
-            })
-            .cloned()
-            .collect();
-        if !stale.is_empty() {
-            let mut kept = HeaderMap::new();
-            for (n, values) in self.0.iter() {
-                if !stale.contains(n) {
-                    for v in values {
-                        kept.append(n.clone(), v.clone());
-                    }
+        insert_replacing(self.0, key, HeaderCase::Lowercase.apply(key), &value);
+    }
+}
+
+// === impl CasedHeaderInjector ===
+
+impl<'a> CasedHeaderInjector<'a> {
+    /// An injector writing into `headers` with names in `case`.
+    pub fn new(headers: &'a mut HeaderMap, case: HeaderCase) -> Self {
+        Self { headers, case }
+    }
+}
+
+impl Injector for CasedHeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        insert_replacing(self.headers, key, self.case.apply(key), &value);
+    }
+}
+
+/// Sets header `name` (the propagator's `key`, re-cased) to `value`,
+/// dropping the name's other spellings. Propagators' keys are lowercase
+/// already, so `name` is borrowed on the default path; an owned (re-cased)
+/// name moves into the `HeaderName` without a second copy.
+fn insert_replacing(headers: &mut HeaderMap, key: &str, name: Cow<'_, str>, value: &str) {
+    let parsed = match name {
+        Cow::Borrowed(name) => HeaderName::from_str(name),
+        Cow::Owned(name) => HeaderName::try_from(name),
+    };
+    let (Ok(name), Ok(value)) = (parsed, HeaderValue::from_str(value)) else {
+        tracing::debug!(header = %key, "skipping propagation header NATS cannot carry");
+        return;
+    };
+    let spelled: &str = name.as_ref();
+    // Drop differently-cased duplicates (`Traceparent` when writing
+    // `traceparent`, and the reverse) so the receiver sees exactly one
+    // value.
+    let stale: Vec<HeaderName> = headers
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| {
+            let n: &str = n.as_ref();
+            n != spelled && n.eq_ignore_ascii_case(spelled)
+        })
+        .cloned()
+        .collect();
+    if !stale.is_empty() {
+        let mut kept = HeaderMap::new();
+        for (n, values) in headers.iter() {
+            if !stale.contains(n) {
+                for v in values {
+                    kept.append(n.clone(), v.clone());
                 }
             }
-            *self.0 = kept;
         }
-        self.0.insert(name, value);
+        *headers = kept;
     }
+    headers.insert(name, value);
 }
 
 // === impl HeaderExtractor ===
@@ -124,6 +170,93 @@ mod tests {
         for (name, want, reason) in cases {
             assert_eq!(headers.get(name).map(HeaderValue::as_str), want, "{reason}");
         }
+    }
+
+    /// The header names in `headers`, sorted.
+    fn names(headers: &HeaderMap) -> Vec<String> {
+        let mut names: Vec<String> = headers
+            .iter()
+            .map(|(n, _)| AsRef::<str>::as_ref(n).to_owned())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn go_canonical_injector_writes_only_canonical_names() {
+        use opentelemetry::propagation::TextMapCompositePropagator;
+        use opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+        };
+        use opentelemetry::{
+            Context, KeyValue, baggage::BaggageExt, propagation::TextMapPropagator,
+        };
+        use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+        let state = TraceState::from_key_value([("vendor", "v1")]).unwrap();
+        let span = SpanContext::new(
+            TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+            SpanId::from_hex("b7ad6b7169203331").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            state,
+        );
+        let cx = Context::new()
+            .with_remote_span_context(span)
+            .with_baggage([KeyValue::new("tenant", "t1")]);
+        let propagator = TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ]);
+
+        let mut headers = HeaderMap::new();
+        // A forwarder's stale lowercase fields and an unrelated header.
+        headers.insert("traceparent", "stale");
+        headers.insert("baggage", "stale=1");
+        headers.insert("ce-id", "o-1");
+        propagator.inject_context(
+            &cx,
+            &mut CasedHeaderInjector::new(&mut headers, HeaderCase::GoCanonical),
+        );
+
+        assert_eq!(
+            names(&headers),
+            ["Baggage", "Traceparent", "Tracestate", "ce-id"],
+            "canonical names only, no lowercase duplicate; ce-id untouched"
+        );
+        let cases = [
+            (
+                "Traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("Tracestate", "vendor=v1"),
+            ("Baggage", "tenant=t1"),
+        ];
+        for (name, want) in cases {
+            assert_eq!(
+                headers.get(name).map(HeaderValue::as_str),
+                Some(want),
+                "{name}: the new value, looked up case-sensitively"
+            );
+        }
+        // What a Go consumer's http.Header.Get would also find through the
+        // extractor: any case reads back.
+        assert_eq!(
+            HeaderExtractor(&headers).get_ignore_case("traceparent"),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        );
+    }
+
+    #[test]
+    fn cased_injector_lowercase_matches_header_injector() {
+        let mut cased = HeaderMap::new();
+        cased.insert("Traceparent", "go");
+        let mut plain = cased.clone();
+        CasedHeaderInjector::new(&mut cased, HeaderCase::Lowercase)
+            .set("traceparent", "00-1-2-01".to_owned());
+        HeaderInjector(&mut plain).set("traceparent", "00-1-2-01".to_owned());
+        assert_eq!(names(&cased), ["traceparent"], "default case: lowercase");
+        assert_eq!(names(&plain), names(&cased));
     }
 
     #[test]

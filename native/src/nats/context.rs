@@ -18,8 +18,9 @@ use opentelemetry::trace::{Link, SpanContext, TraceContextExt};
 use opentelemetry::{Context, global};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
-use super::carrier::{HeaderExtractor, HeaderInjector};
+use super::carrier::{CasedHeaderInjector, HeaderExtractor};
 use super::extension::creation_fields;
+use super::header_case::HeaderCase;
 use crate::{TRACEPARENT, TRACESTATE};
 
 /// How a consumer's process span relates to the message's context.
@@ -158,11 +159,11 @@ fn parse_creation_context(event: &Event) -> Option<SpanContext> {
     span_context.is_valid().then(|| span_context.clone())
 }
 
-/// Writes `cx` into NATS headers with the global propagator (lowercase
-/// names).
-pub(crate) fn inject(cx: &Context, headers: &mut HeaderMap) {
+/// Writes `cx` into NATS headers with the global propagator, names in
+/// `case`.
+pub(crate) fn inject(cx: &Context, headers: &mut HeaderMap, case: HeaderCase) {
     global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(cx, &mut HeaderInjector(headers));
+        propagator.inject_context(cx, &mut CasedHeaderInjector::new(headers, case));
     });
 }
 

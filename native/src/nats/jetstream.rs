@@ -14,6 +14,7 @@ use opentelemetry::trace::{SpanKind, TraceContextExt};
 
 use super::binding::{DecodeError, EncodeError};
 use super::context::{MessageContext, ParentMode};
+use super::header_case::HeaderCase;
 use super::receive::{
     ConsumeSettings, Received, end_with_decode_error, record_handler_error, run_handler,
 };
@@ -183,6 +184,26 @@ impl JetStreamPublisher {
     /// Names spans after a low-cardinality subject template.
     pub fn with_destination_template(mut self, template: impl Into<String>) -> Self {
         self.settings.template = Some(template.into());
+        self
+    }
+
+    /// Spells the propagation headers of every publish in `case` (default
+    /// [`HeaderCase::Lowercase`]); see
+    /// [`Publisher::with_header_case`](super::Publisher::with_header_case).
+    ///
+    /// ```no_run
+    /// use meshtrace::nats::{HeaderCase, JetStreamPublisher};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+    /// let publisher = JetStreamPublisher::new(async_nats::jetstream::new(client))
+    ///     .with_header_case(HeaderCase::GoCanonical);
+    /// # let _ = publisher;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_header_case(mut self, case: HeaderCase) -> Self {
+        self.settings.header_case = case;
         self
     }
 

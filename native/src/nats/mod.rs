@@ -55,9 +55,15 @@
 //! Go's carriers canonicalise (`Traceparent`, `Ce-Id`). So every name is
 //! **written lowercase** and **read ignoring ASCII case**; when several
 //! spellings are present, the exact lowercase one wins for propagation
-//! headers, the first found for `ce-*`.
+//! headers, the first found for `ce-*`. For Go consumers that look names
+//! up case-sensitively (`http.Header(msg.Header).Get` finds only
+//! `Traceparent`), [`HeaderCase::GoCanonical`] (see
+//! [`Publisher::with_header_case`]) writes the propagation headers, and
+//! only them, in Go's canonical MIME case instead
+//! ([`canonical_mime_header_key`]).
 //!
-//! **Propagation headers** ([`HeaderInjector`], [`HeaderExtractor`]), on
+//! **Propagation headers** ([`HeaderInjector`], [`CasedHeaderInjector`],
+//! [`HeaderExtractor`]), on
 //! every message, binary or structured, as W3C Trace Context / Baggage text
 //! (no extra encoding):
 //!
@@ -178,6 +184,7 @@ mod binding;
 mod carrier;
 mod context;
 mod extension;
+mod header_case;
 mod jetstream;
 mod percent;
 mod publisher;
@@ -190,9 +197,10 @@ pub use binding::{
     CE_PREFIX, CONTENT_TYPE, DecodeError, EncodeError, SPEC_VERSION, STRUCTURED_CONTENT_TYPE,
     decode, encode_binary, encode_structured,
 };
-pub use carrier::{HeaderExtractor, HeaderInjector};
+pub use carrier::{CasedHeaderInjector, HeaderExtractor, HeaderInjector};
 pub use context::{MessageContext, ParentMode};
 pub use extension::{creation_context, set_creation_context_if_absent};
+pub use header_case::{HeaderCase, canonical_mime_header_key};
 pub use jetstream::{
     DeliveryInfo, HandlerError, JetStreamDelivery, JetStreamProcessError, JetStreamPublishError,
     JetStreamPublisher,

@@ -7,6 +7,7 @@ use opentelemetry::trace::{SpanKind, TraceContextExt};
 
 use super::binding::{DecodeError, EncodeError};
 use super::context::MessageContext;
+use super::header_case::HeaderCase;
 use super::receive::decoded;
 use super::semconv::{self, Operation};
 use super::send::{Mode, SendSettings, ServerAddress, end_with_error};
@@ -119,6 +120,32 @@ impl Publisher {
     /// `messaging.destination.template`.
     pub fn with_destination_template(mut self, template: impl Into<String>) -> Self {
         self.settings.template = Some(template.into());
+        self
+    }
+
+    /// Spells the propagation headers (`traceparent`, `tracestate`,
+    /// `baggage`) of every publish and request in `case` (default
+    /// [`HeaderCase::Lowercase`]). [`HeaderCase::GoCanonical`] writes
+    /// `Traceparent`, `Tracestate`, `Baggage`: what Go's
+    /// `textproto.CanonicalMIMEHeaderKey` makes of each key, so a Go
+    /// consumer extracting with
+    /// `propagation.HeaderCarrier(http.Header(msg.Header))`, which looks up
+    /// exactly the canonical name, finds them. Only the canonical spelling
+    /// is written; meshtrace consumers read either.
+    ///
+    /// ```no_run
+    /// use meshtrace::nats::{HeaderCase, Publisher};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+    /// // Consumers are Go services reading nats.go headers via http.Header.
+    /// let publisher = Publisher::new(client).with_header_case(HeaderCase::GoCanonical);
+    /// # let _ = publisher;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_header_case(mut self, case: HeaderCase) -> Self {
+        self.settings.header_case = case;
         self
     }
 

@@ -12,6 +12,7 @@ use opentelemetry::{Context, KeyValue};
 use super::binding::{DecodeError, decode};
 use super::carrier::HeaderExtractor;
 use super::context::{MessageContext, ParentMode};
+use super::header_case::HeaderCase;
 use super::semconv::{self, Operation};
 use super::send::{Mode, ServerAddress, end_with_error};
 use crate::tracer::tracer;
@@ -23,6 +24,8 @@ pub(crate) struct ConsumeSettings {
     pub(crate) group: Option<String>,
     pub(crate) template: Option<String>,
     pub(crate) server: Option<ServerAddress>,
+    /// How the propagation headers of a reply are spelled.
+    pub(crate) header_case: HeaderCase,
 }
 
 /// A received message, decoded once.

@@ -10,6 +10,7 @@ use opentelemetry::{Context, KeyValue};
 use super::binding::{EncodeError, encode_binary, encode_structured};
 use super::context::{inject, w3c_fields};
 use super::extension::set_creation_context_if_absent;
+use super::header_case::HeaderCase;
 use super::semconv::{self, ERROR_TYPE, Operation, SERVER_ADDRESS, SERVER_PORT};
 use crate::tracer::tracer;
 
@@ -38,6 +39,8 @@ pub(crate) struct SendSettings {
     pub(crate) mode: Mode,
     pub(crate) template: Option<String>,
     pub(crate) server: Option<ServerAddress>,
+    /// How the propagation headers are spelled.
+    pub(crate) header_case: HeaderCase,
 }
 
 /// An encoded message under its started span.
@@ -127,7 +130,7 @@ impl SendSettings {
                 return Err(error);
             }
         };
-        inject(&cx, &mut headers);
+        inject(&cx, &mut headers, self.header_case);
         if recording {
             cx.span().set_attribute(KeyValue::new(
                 semconv::MESSAGING_MESSAGE_BODY_SIZE,

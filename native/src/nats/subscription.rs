@@ -14,6 +14,7 @@ use opentelemetry::trace::TraceContextExt;
 use super::binding::{DecodeError, EncodeError, encode_binary, encode_structured};
 use super::context::{MessageContext, ParentMode, inject, w3c_fields};
 use super::extension::set_creation_context_if_absent;
+use super::header_case::HeaderCase;
 use super::receive::{
     ConsumeSettings, Received, end_with_decode_error, record_handler_error, run_handler,
 };
@@ -162,6 +163,16 @@ impl Subscription {
         self
     }
 
+    /// Spells the propagation headers of the replies
+    /// [`Delivery::respond`] sends in `case` (default
+    /// [`HeaderCase::Lowercase`]), for Go requesters; see
+    /// [`Publisher::with_header_case`](super::Publisher::with_header_case).
+    /// Incoming headers are read in any case either way.
+    pub fn with_header_case(mut self, case: HeaderCase) -> Self {
+        self.settings.header_case = case;
+        self
+    }
+
     /// The wrapped subscriber (to unsubscribe or drain it).
     pub fn subscriber_mut(&mut self) -> &mut Subscriber {
         &mut self.inner
@@ -200,6 +211,14 @@ impl Delivery {
     /// Sets how the process span relates to the message's context.
     pub fn with_parent_mode(mut self, mode: ParentMode) -> Self {
         self.settings.parent_mode = mode;
+        self
+    }
+
+    /// Spells the propagation headers of the reply
+    /// [`respond`](Self::respond) sends in `case`; see
+    /// [`Subscription::with_header_case`].
+    pub fn with_header_case(mut self, case: HeaderCase) -> Self {
+        self.settings.header_case = case;
         self
     }
 
@@ -317,7 +336,7 @@ impl Delivery {
                 return Err(RespondError::Encode(error));
             }
         };
-        inject(&cx, &mut headers);
+        inject(&cx, &mut headers, self.settings.header_case);
         match client
             .publish_with_headers(reply_to, headers, payload)
             .await

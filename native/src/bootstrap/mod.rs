@@ -14,15 +14,16 @@
 //!
 //! | Setting | Environment | Code (wins, except the service name) |
 //! |---|---|---|
-//! | on / off | [`env::OTEL_SDK_DISABLED`] | — |
-//! | service name | [`env::OTEL_SERVICE_NAME`], `service.name` in [`env::OTEL_RESOURCE_ATTRIBUTES`] (both win) | [`Builder::with_service_name`] (a default) |
-//! | resource | [`env::OTEL_RESOURCE_ATTRIBUTES`] (read by the SDK) | — |
+//! | on / off | [`env::OTEL_SDK_DISABLED`] (wins: nothing is installed, not even code-side processors) | — |
+//! | service name | [`env::OTEL_SERVICE_NAME`], `service.name` in [`env::OTEL_RESOURCE_ATTRIBUTES`] (both win) | [`Builder::with_service_name`], `service.name` in [`Builder::with_resource_attributes`] (a default) |
+//! | resource | [`env::OTEL_RESOURCE_ATTRIBUTES`] (read by the SDK) | [`Builder::with_resource_attributes`] (merged over the variable, per the [Resource SDK spec](https://opentelemetry.io/docs/specs/otel/resource/sdk/#specifying-resource-information-via-an-environment-variable)) |
 //! | propagators | [`env::OTEL_PROPAGATORS`] | — |
 //! | exporter | [`env::OTEL_TRACES_EXPORTER`] | [`Builder::with_exporter`] |
 //! | OTLP protocol | [`env::OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`], [`env::OTEL_EXPORTER_OTLP_PROTOCOL`] | [`Builder::with_protocol`] |
 //! | OTLP endpoint | `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` (read by the exporter) | [`Builder::with_endpoint`] |
 //! | headers, timeout, compression | `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS`, `_TIMEOUT`, `_COMPRESSION` (read by the exporter) | — |
-//! | sampler | [`env::OTEL_TRACES_SAMPLER`], [`env::OTEL_TRACES_SAMPLER_ARG`] (read by the SDK) | — |
+//! | sampler | [`env::OTEL_TRACES_SAMPLER`], [`env::OTEL_TRACES_SAMPLER_ARG`] (read by the SDK) | [`Builder::with_sampler`] (the variables are then ignored, with a warning) |
+//! | more span processors | — | [`Builder::with_span_processor`] (beside the exporter's) |
 //! | batching | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (read by the SDK); `OTEL_BSP_EXPORT_TIMEOUT` (applied by meshtrace: the SDK's thread-based processor ignores it) | — |
 //! | `tracing` bridge | — | [`Builder::with_tracing_subscriber`] |
 //! | `tracing` bridge level | — | [`Builder::with_tracing_level`] (default `INFO`) |
@@ -30,17 +31,22 @@
 
 pub mod env;
 mod guard;
+mod processor;
+mod resource;
 mod runtime;
 
 use std::time::Duration;
 
+use opentelemetry::KeyValue;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::noop::NoopTextMapPropagator;
 use opentelemetry_otlp::{ExporterBuildError, WithExportConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, SdkTracerProvider, ShouldSample, SpanProcessor, TracerProviderBuilder,
+};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
@@ -49,6 +55,7 @@ pub use env::{ExporterKind, OtlpProtocol, PropagatorKind};
 pub use guard::{DEFAULT_SHUTDOWN_TIMEOUT, FlushError, ShutdownError, TelemetryGuard};
 
 use env::EnvWarning;
+use processor::SharedProcessor;
 
 /// The instrumentation scope of the `tracing` bridge's tracer.
 const BRIDGE_SCOPE: &str = "meshtrace";
@@ -107,10 +114,17 @@ pub enum InitError {
 
 /// Code-side configuration for [`init`]. Every `with_*` setting wins over
 /// its environment variable, except the service name, which is only a
-/// default.
+/// default; `OTEL_SDK_DISABLED=true` turns everything off.
+///
+/// A clone shares the span processors given to
+/// [`with_span_processor`](Self::with_span_processor) (a processor is one
+/// object, not copied); build one pipeline from them.
 #[derive(Debug, Clone)]
 pub struct Builder {
     service_name: Option<String>,
+    resource_attributes: Vec<KeyValue>,
+    sampler: Option<Box<dyn ShouldSample>>,
+    span_processors: Vec<SharedProcessor>,
     exporter: Option<ExporterKind>,
     protocol: Option<OtlpProtocol>,
     endpoint: Option<String>,
@@ -132,6 +146,9 @@ impl Builder {
     pub fn new() -> Self {
         Self {
             service_name: None,
+            resource_attributes: Vec::new(),
+            sampler: None,
+            span_processors: Vec::new(),
             exporter: None,
             protocol: None,
             endpoint: None,
@@ -146,6 +163,128 @@ impl Builder {
     /// setting wins).
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(name.into());
+        self
+    }
+
+    /// Resource attributes describing the service (`service.version`,
+    /// `deployment.environment.name`, ...), merged over the environment's:
+    /// per the [Resource SDK spec](https://opentelemetry.io/docs/specs/otel/resource/sdk/#specifying-resource-information-via-an-environment-variable),
+    /// `OTEL_RESOURCE_ATTRIBUTES` is the secondary resource, so an
+    /// attribute set here wins over the same key there, and the
+    /// variable's other keys are kept. Calls add up; a later value for a
+    /// key replaces an earlier one.
+    ///
+    /// `service.name` is the exception: given here it is only a default,
+    /// exactly like [`with_service_name`](Self::with_service_name) (the
+    /// later of the two calls sets it), and `OTEL_SERVICE_NAME` or a
+    /// `service.name` in `OTEL_RESOURCE_ATTRIBUTES` wins over it.
+    ///
+    /// ```no_run
+    /// use opentelemetry::KeyValue;
+    ///
+    /// # fn main() -> Result<(), meshtrace::InitError> {
+    /// let _telemetry = meshtrace::Builder::new()
+    ///     .with_service_name("checkout")
+    ///     .with_resource_attributes([
+    ///         KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+    ///         KeyValue::new("deployment.environment.name", "production"),
+    ///     ])
+    ///     .init()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_resource_attributes(
+        mut self,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> Self {
+        for attribute in attributes {
+            if attribute.key.as_str() == resource::SERVICE_NAME {
+                self.service_name = Some(attribute.value.as_str().into_owned());
+            } else {
+                self.resource_attributes.push(attribute);
+            }
+        }
+        self
+    }
+
+    /// The sampler, instead of `OTEL_TRACES_SAMPLER` and
+    /// `OTEL_TRACES_SAMPLER_ARG`: any [`ShouldSample`], such as one of the
+    /// SDK's [`Sampler`](opentelemetry_sdk::trace::Sampler)s or your own (a
+    /// rate limiter, one that drops health checks, one that writes a
+    /// `tracestate` entry on root spans). Like the other code-side
+    /// settings it wins over its variables (as the SDK's own
+    /// `TracerProviderBuilder::with_sampler` does); when they are set
+    /// anyway, `init` says on stderr that they are ignored. Your sampler
+    /// sees root and child spans alike: wrap it in
+    /// [`Sampler::ParentBased`](opentelemetry_sdk::trace::Sampler::ParentBased)
+    /// to follow the caller's decision, as the default
+    /// (`parentbased_always_on`) does.
+    ///
+    /// ```no_run
+    /// use opentelemetry::trace::{Link, SpanKind, TraceContextExt as _, TraceId};
+    /// use opentelemetry::{Context, KeyValue};
+    /// use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
+    ///
+    /// /// Drops health checks; samples everything else, following the parent.
+    /// #[derive(Debug, Clone)]
+    /// struct NoHealthChecks;
+    ///
+    /// impl ShouldSample for NoHealthChecks {
+    ///     fn should_sample(
+    ///         &self,
+    ///         parent: Option<&Context>,
+    ///         trace_id: TraceId,
+    ///         name: &str,
+    ///         kind: &SpanKind,
+    ///         attributes: &[KeyValue],
+    ///         links: &[Link],
+    ///     ) -> SamplingResult {
+    ///         if name == "GET /healthz" {
+    ///             return SamplingResult {
+    ///                 decision: SamplingDecision::Drop,
+    ///                 attributes: Vec::new(),
+    ///                 trace_state: parent
+    ///                     .map(|cx| cx.span().span_context().trace_state().clone())
+    ///                     .unwrap_or_default(),
+    ///             };
+    ///         }
+    ///         Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+    ///             .should_sample(parent, trace_id, name, kind, attributes, links)
+    ///     }
+    /// }
+    ///
+    /// # fn main() -> Result<(), meshtrace::InitError> {
+    /// let _telemetry = meshtrace::Builder::new()
+    ///     .with_sampler(NoHealthChecks)
+    ///     .init()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_sampler(mut self, sampler: impl Into<Box<dyn ShouldSample>>) -> Self {
+        self.sampler = Some(sampler.into());
+        self
+    }
+
+    /// Adds a span processor beside the exporter's: it sees every
+    /// recorded span start and end, and is flushed and shut down with the
+    /// pipeline (by the guard). Use it to send spans to a second
+    /// destination, to count or inspect them, or with
+    /// `OTEL_TRACES_EXPORTER=none` to replace the exporter. Calls add up;
+    /// the processors run in the order added, before the exporter's.
+    /// With `OTEL_SDK_DISABLED=true` it is never installed (dropped
+    /// unused).
+    ///
+    /// ```no_run
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor};
+    ///
+    /// # fn main() -> Result<(), meshtrace::InitError> {
+    /// let spans = InMemorySpanExporter::default();
+    /// let _telemetry = meshtrace::Builder::new()
+    ///     .with_span_processor(SimpleSpanProcessor::new(spans.clone()))
+    ///     .init()?;
+    /// // ... every finished span is in `spans` too, and still exported.
+    /// # Ok(()) }
+    /// ```
+    pub fn with_span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
+        self.span_processors.push(SharedProcessor::new(processor));
         self
     }
 
@@ -201,7 +340,9 @@ impl Builder {
     /// them. Works inside or outside a tokio runtime.
     ///
     /// With `OTEL_SDK_DISABLED=true` nothing is installed: the global API
-    /// stays no-op (no spans, nothing injected) and the guard does nothing.
+    /// stays no-op (no spans, nothing injected), the span processors given
+    /// to [`with_span_processor`](Self::with_span_processor) are dropped
+    /// without seeing a span, and the guard does nothing.
     /// Unusable variable values are reported on stderr and the spec default
     /// applies. A `tracing` subscriber set earlier is kept (with a warning).
     ///
@@ -209,7 +350,7 @@ impl Builder {
     ///
     /// If the OTLP exporter cannot be built from its configuration, or its
     /// runtime thread cannot be started.
-    pub fn init(self) -> Result<TelemetryGuard, InitError> {
+    pub fn init(mut self) -> Result<TelemetryGuard, InitError> {
         if env::parse_sdk_disabled(env::var(env::OTEL_SDK_DISABLED).as_deref()) {
             return Ok(TelemetryGuard::disabled());
         }
@@ -226,7 +367,10 @@ impl Builder {
             }
         };
 
-        let mut provider = SdkTracerProvider::builder().with_resource(self.resource());
+        if self.sampler.is_some() {
+            warn_sampler_variables_ignored();
+        }
+        let mut provider = self.provider_builder(Resource::builder().build());
         let mut export_runtime = None;
         match exporter {
             ExporterKind::Otlp => {
@@ -272,24 +416,24 @@ impl Builder {
         ))
     }
 
-    /// The SDK's resource (its detectors read `OTEL_SERVICE_NAME` and
-    /// `OTEL_RESOURCE_ATTRIBUTES`), with the code-side service name only
-    /// where the environment named none.
-    fn resource(&self) -> Resource {
-        let detected = Resource::builder().build();
-        let Some(default_name) = &self.service_name else {
-            return detected;
-        };
-        let from_env = detected
-            .get(&opentelemetry::Key::from_static_str("service.name"))
-            .is_some_and(|name| !name.as_str().starts_with("unknown_service"));
-        if from_env {
-            detected
-        } else {
-            Resource::builder()
-                .with_service_name(default_name.clone())
-                .build()
+    /// A provider builder with the code-side settings: the resource
+    /// (`detected`, the SDK's from the environment, merged with the code's
+    /// attributes), the sampler when set in code (else the SDK's, from
+    /// `OTEL_TRACES_SAMPLER`), and the extra span processors, taken from
+    /// `self`. The exporter's processor is added after them.
+    fn provider_builder(&mut self, detected: Resource) -> TracerProviderBuilder {
+        let mut provider = SdkTracerProvider::builder().with_resource(resource::merge(
+            detected,
+            &self.resource_attributes,
+            self.service_name.as_deref(),
+        ));
+        if let Some(sampler) = self.sampler.take() {
+            provider = provider.with_sampler(sampler);
         }
+        for processor in std::mem::take(&mut self.span_processors) {
+            provider = provider.with_span_processor(processor);
+        }
+        provider
     }
 
     /// The OTLP exporter for `protocol`; everything else (endpoint, headers,
@@ -377,6 +521,19 @@ fn warn(warning: &EnvWarning) {
     eprintln!("meshtrace: warning: {warning}");
 }
 
+/// Tells the operator that the sampler variables they set have no effect:
+/// the service sets its sampler in code.
+fn warn_sampler_variables_ignored() {
+    for variable in [env::OTEL_TRACES_SAMPLER, env::OTEL_TRACES_SAMPLER_ARG] {
+        if let Some(value) = env::var(variable) {
+            eprintln!(
+                "meshtrace: warning: {variable}={value:?} is ignored: \
+                 the service sets its sampler in code (Builder::with_sampler)"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +579,105 @@ mod tests {
             let mut fields: Vec<_> = propagator.fields().collect();
             fields.sort_unstable();
             assert_eq!(fields, want, "{why}");
+        }
+    }
+
+    /// Drops the spans named `noisy`, samples the others and puts
+    /// `meshtrace=root` on the `tracestate` of roots.
+    #[derive(Debug, Clone)]
+    struct QuietRoots;
+
+    impl ShouldSample for QuietRoots {
+        fn should_sample(
+            &self,
+            parent: Option<&opentelemetry::Context>,
+            _: opentelemetry::trace::TraceId,
+            name: &str,
+            _: &opentelemetry::trace::SpanKind,
+            _: &[KeyValue],
+            _: &[opentelemetry::trace::Link],
+        ) -> opentelemetry_sdk::trace::SamplingResult {
+            use opentelemetry::trace::{TraceContextExt as _, TraceState};
+            use opentelemetry_sdk::trace::SamplingDecision;
+            let parent = parent
+                .map(|cx| cx.span().span_context().clone())
+                .filter(|sc| sc.is_valid());
+            let trace_state = match &parent {
+                Some(sc) => sc.trace_state().clone(),
+                None => TraceState::from_key_value([("meshtrace", "root")]).unwrap_or_default(),
+            };
+            let decision = if name == "noisy" {
+                SamplingDecision::Drop
+            } else {
+                SamplingDecision::RecordAndSample
+            };
+            opentelemetry_sdk::trace::SamplingResult {
+                decision,
+                attributes: Vec::new(),
+                trace_state,
+            }
+        }
+    }
+
+    #[test]
+    fn code_sampler_and_processor_shape_the_pipeline() {
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor};
+
+        let spans = InMemorySpanExporter::default();
+        let mut builder = Builder::new()
+            .with_sampler(QuietRoots)
+            .with_span_processor(SimpleSpanProcessor::new(spans.clone()));
+        let provider = builder
+            .provider_builder(Resource::builder_empty().build())
+            .build();
+        let tracer = provider.tracer("test");
+        tracer.start("noisy").end();
+        tracer.start("kept").end();
+
+        let finished = spans.get_finished_spans().expect("the exporter is up");
+        let names: Vec<_> = finished.iter().map(|s| s.name.as_ref()).collect();
+        assert_eq!(
+            names,
+            ["kept"],
+            "the sampler dropped `noisy`; the processor saw the rest"
+        );
+        assert_eq!(
+            finished[0].span_context.trace_state().get("meshtrace"),
+            Some("root"),
+            "the sampler's tracestate is on the root"
+        );
+        assert!(builder.span_processors.is_empty(), "taken by the provider");
+    }
+
+    #[test]
+    fn service_name_among_the_attributes_is_the_default_name() {
+        for (builder, want, why) in [
+            (
+                Builder::new().with_resource_attributes([KeyValue::new("service.name", "attrs")]),
+                Some("attrs"),
+                "from the attributes",
+            ),
+            (
+                Builder::new()
+                    .with_service_name("named")
+                    .with_resource_attributes([KeyValue::new("service.name", "attrs")]),
+                Some("attrs"),
+                "the later call wins",
+            ),
+            (
+                Builder::new()
+                    .with_resource_attributes([KeyValue::new("service.name", "attrs")])
+                    .with_service_name("named"),
+                Some("named"),
+                "the later call wins, the other way round",
+            ),
+        ] {
+            assert_eq!(builder.service_name.as_deref(), want, "{why}");
+            assert!(
+                builder.resource_attributes.is_empty(),
+                "{why}: not merged as an attribute"
+            );
         }
     }
 

@@ -2,11 +2,14 @@
 //! `MESHTRACE_TEST_CHILD_*` variables the parent sets on its command.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue, global};
+
+use crate::custom::{DropNamed, Recorded, Recorder};
 
 /// Set on the child's command: marks the process as a scenario child.
 pub(crate) const CHILD: &str = "MESHTRACE_TEST_CHILD";
@@ -22,6 +25,15 @@ pub(crate) const CHILD_EXPORTER: &str = "MESHTRACE_TEST_CHILD_EXPORTER";
 pub(crate) const CHILD_PROTOCOL: &str = "MESHTRACE_TEST_CHILD_PROTOCOL";
 /// A code-side endpoint override (`Builder::with_endpoint`).
 pub(crate) const CHILD_ENDPOINT: &str = "MESHTRACE_TEST_CHILD_ENDPOINT";
+/// A span name: the child calls `with_sampler` with a [`DropNamed`]
+/// sampler that drops spans of that name.
+pub(crate) const CHILD_SAMPLER_DROP: &str = "MESHTRACE_TEST_CHILD_SAMPLER_DROP";
+/// `key=value,...`: the child calls `with_resource_attributes` with them.
+pub(crate) const CHILD_RESOURCE: &str = "MESHTRACE_TEST_CHILD_RESOURCE";
+/// When set, the child calls `with_span_processor` with a [`Recorder`] and
+/// prints what it recorded after dropping the guard (`processor_started`,
+/// `processor_ended`, `processor_service`, `processor_shut_down`).
+pub(crate) const CHILD_PROCESSOR: &str = "MESHTRACE_TEST_CHILD_PROCESSOR";
 /// When set, the child installs a global `tracing` subscriber before
 /// `init()`.
 pub(crate) const CHILD_PRESET_SUBSCRIBER: &str = "MESHTRACE_TEST_CHILD_PRESET_SUBSCRIBER";
@@ -84,6 +96,21 @@ fn child_scenario() {
     if let Ok(endpoint) = std::env::var(CHILD_ENDPOINT) {
         builder = builder.with_endpoint(endpoint);
     }
+    if let Ok(name) = std::env::var(CHILD_SAMPLER_DROP) {
+        builder = builder.with_sampler(DropNamed(name));
+    }
+    if let Ok(attributes) = std::env::var(CHILD_RESOURCE) {
+        builder = builder.with_resource_attributes(
+            attributes
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_owned())),
+        );
+    }
+    let recorded = Arc::new(Mutex::new(Recorded::default()));
+    if std::env::var_os(CHILD_PROCESSOR).is_some() {
+        builder = builder.with_span_processor(Recorder(recorded.clone()));
+    }
     if std::env::var_os(CHILD_NO_BRIDGE).is_some() {
         builder = builder.with_tracing_subscriber(false);
     }
@@ -106,6 +133,14 @@ fn child_scenario() {
             return;
         }
     };
+    if std::env::var_os(CHILD_PROCESSOR).is_some() {
+        // The pipeline holds the recorder now, unless the SDK is disabled
+        // and init dropped it.
+        println!(
+            "CHILD processor_installed={}",
+            Arc::strong_count(&recorded) > 1
+        );
+    }
     println!("CHILD enabled={}", guard.is_enabled());
 
     let spans: usize = std::env::var(CHILD_SPANS)
@@ -152,6 +187,16 @@ fn child_scenario() {
     let started = Instant::now();
     drop(guard);
     println!("CHILD drop_ms={}", started.elapsed().as_millis());
+    if std::env::var_os(CHILD_PROCESSOR).is_some() {
+        let recorded = recorded.lock().unwrap_or_else(|e| e.into_inner());
+        println!("CHILD processor_started={}", recorded.started);
+        println!("CHILD processor_ended={}", recorded.ended.join(","));
+        println!(
+            "CHILD processor_service={}",
+            recorded.service.as_deref().unwrap_or("")
+        );
+        println!("CHILD processor_shut_down={}", recorded.shut_down);
+    }
 }
 
 /// A `tracing` span; the bridge exports it as a child of the active span.

@@ -10,14 +10,17 @@
 //! propagator injected, and drops the guard inside its runtime. The parent
 //! asserts on the receiver and on the child's stdout and stderr.
 //!
-//! [`child`] is the child's side, [`run`] the parent's; the other modules
-//! hold the scenarios, one area of the configuration each.
+//! [`child`] is the child's side (with [`custom`], the code-side sampler
+//! and span processor it can install), [`run`] the parent's; the other
+//! modules hold the scenarios, one area of the configuration each.
 
 mod child;
+mod custom;
 mod run;
 
 mod batch;
 mod exporter;
+mod processor;
 mod propagators;
 mod protocol;
 mod request_headers;

@@ -54,6 +54,17 @@ fn build_images(engine: &Engine) {
     let envoy = tools::envoy_binary().unwrap_or_else(|e| panic!("{e}"));
     let nats_server = tools::nats_server_binary().unwrap_or_else(|e| panic!("{e}"));
     tools::filter_wasm().unwrap_or_else(|e| panic!("the compose file mounts the module: {e}"));
+    // The file mounts `../target/...` from `envoy/`, whatever
+    // `CARGO_TARGET_DIR` says; a missing source becomes an empty directory
+    // under podman, and Envoy then fails to load the filter.
+    let mounted =
+        tools::workspace_root().join("target/wasm32-wasip1/wasm-release/meshtrace_filter.wasm");
+    assert!(
+        mounted.is_file(),
+        "envoy/compose.yaml mounts {}; build it with `cargo xtask build-filter` \
+         (with CARGO_TARGET_DIR unset)",
+        mounted.display()
+    );
     images::build_all(
         engine,
         Sources {
@@ -121,7 +132,7 @@ async fn send_request(project: &ComposeProject) -> String {
                 return trace;
             }
             Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
-            Err(e) => last = e.to_string(),
+            Err(e) => last = error_chain(&e),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -129,6 +140,19 @@ async fn send_request(project: &ComposeProject) -> String {
         "the flow did not answer 202 within {UP:?} (last: {last})\n{}",
         project.logs()
     );
+}
+
+/// `e` and its sources, so a failure says whether the edge port refused,
+/// reset or timed out.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Reads trace `trace` from `traces` until the demo's check passes;

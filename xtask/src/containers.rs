@@ -21,17 +21,27 @@ use crate::workspace::Workspace;
 /// Debian packages of the podman engine. netavark and aardvark-dns are only
 /// recommended by Debian's podman, and without them podman falls back to
 /// CNI networks, where containers cannot resolve each other by name.
-const PODMAN_PACKAGES: [&str; 6] = [
+/// iptables is only suggested by netavark, yet netavark runs it for every
+/// network and published port: without it a container stays `Created`
+/// ("netavark: No such file or directory").
+const PODMAN_PACKAGES: [&str; 7] = [
     "podman",
     "runc",
     "podman-compose",
     "buildah",
     "netavark",
     "aardvark-dns",
+    "iptables",
 ];
 
-/// Where Debian's netavark and aardvark-dns put their binaries.
-const NETAVARK: [&str; 2] = ["/usr/lib/podman/netavark", "/usr/lib/podman/aardvark-dns"];
+/// Where Debian's netavark and aardvark-dns put their binaries, and the
+/// iptables netavark runs (it looks in `/usr/sbin`, which is not on every
+/// user's `PATH`).
+const NETAVARK: [&str; 3] = [
+    "/usr/lib/podman/netavark",
+    "/usr/lib/podman/aardvark-dns",
+    "/usr/sbin/iptables",
+];
 
 /// The podman configuration written to `.tools/containers.conf`.
 const CONTAINERS_CONF: &str = "\

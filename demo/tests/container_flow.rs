@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use meshtrace_demo::check::{FLOW, check};
 use meshtrace_demo::record::SpanRecord;
 use meshtrace_harness::container::images::{self, Sources};
-use meshtrace_harness::container::{ComposeProject, Engine};
+use meshtrace_harness::container::{self, ComposeProject, Engine};
 use meshtrace_harness::tools;
 use tokio::sync::Mutex;
 
@@ -137,7 +137,9 @@ async fn send_request(project: &ComposeProject) -> String {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     panic!(
-        "the flow did not answer 202 within {UP:?} (last: {last})\n{}",
+        "the flow did not answer 202 within {UP:?} (last: {last})\n\
+         NAT rules for the edge port (a stale one points at a dead container):\n{}\n{}",
+        container::nat_rules_naming("--dport 10000").join("\n"),
         project.logs()
     );
 }

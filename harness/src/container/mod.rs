@@ -64,6 +64,11 @@ pub struct Leftovers {
     pub networks: Vec<String>,
     /// Volumes named after the project.
     pub volumes: Vec<String>,
+    /// Port forwards (netavark's `iptables -t nat` rules) still naming one
+    /// of the project's networks: a stale one keeps a published host port
+    /// pointing at a container that is gone. Podman only; empty when the
+    /// rules cannot be read.
+    pub port_forwards: Vec<String>,
 }
 
 /// A compose project that is brought down, with its volumes, and whose
@@ -200,10 +205,16 @@ impl Engine {
         };
         let networks = named(self.run(&["network", "ls", "--format", "{{.Name}}"])?);
         let volumes = named(self.run(&["volume", "ls", "--format", "{{.Name}}"])?);
+        let port_forwards = if self.program == "podman" {
+            nat_rules_naming(&format!("dnat name: {prefix}"))
+        } else {
+            Vec::new()
+        };
         Ok(Leftovers {
             containers,
             networks,
             volumes,
+            port_forwards,
         })
     }
 }
@@ -213,8 +224,35 @@ impl Engine {
 impl Leftovers {
     /// Nothing is left.
     pub fn is_empty(&self) -> bool {
-        self.containers.is_empty() && self.networks.is_empty() && self.volumes.is_empty()
+        self.containers.is_empty()
+            && self.networks.is_empty()
+            && self.volumes.is_empty()
+            && self.port_forwards.is_empty()
     }
+}
+
+/// The `iptables -t nat -S` rules holding `needle` (netavark comments each
+/// port forward with `dnat name: <network>`); none when iptables cannot be
+/// run (`/usr/sbin` is not on every `PATH`, so it is tried there too).
+pub fn nat_rules_naming(needle: &str) -> Vec<String> {
+    ["iptables", "/usr/sbin/iptables"]
+        .into_iter()
+        .find_map(|program| {
+            Command::new(program)
+                .args(["-t", "nat", "-S"])
+                .stdin(Stdio::null())
+                .output()
+                .ok()
+                .filter(|out| out.status.success())
+        })
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|line| line.contains(needle))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 // === impl ComposeProject ===

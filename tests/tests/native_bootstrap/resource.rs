@@ -9,34 +9,29 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use crate::child::{CHILD_RESOURCE, CHILD_SERVICE};
 use crate::run::{DEFAULT_SPANS, run_child, to_receiver};
 
+/// The spans a child run with `vars` exported over OTLP/HTTP, at least one.
+fn exported(vars: &[(&'static str, &str)]) -> Vec<ReceivedSpan> {
+    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
+    let run = run_child(&to_receiver(&receiver, Protocol::HttpProtobuf, vars));
+    let spans = receiver.spans();
+    assert!(!spans.is_empty(), "nothing exported: {run:#?}");
+    spans
+}
+
 // === OTEL_SERVICE_NAME ===
 
 #[test]
 fn service_name_variable_wins_over_code() {
-    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
-    run_child(&to_receiver(
-        &receiver,
-        Protocol::HttpProtobuf,
-        &[(CHILD_SERVICE, "from-code")],
-    ));
-    let spans = receiver.spans();
-    assert!(!spans.is_empty());
+    let spans = exported(&[(CHILD_SERVICE, "from-code")]);
     assert!(
         spans.iter().all(|s| s.service_name == "from-code"),
         "code default: {spans:#?}"
     );
 
-    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
-    run_child(&to_receiver(
-        &receiver,
-        Protocol::HttpProtobuf,
-        &[
-            (CHILD_SERVICE, "from-code"),
-            ("OTEL_SERVICE_NAME", "from-env"),
-        ],
-    ));
-    let spans = receiver.spans();
-    assert!(!spans.is_empty());
+    let spans = exported(&[
+        (CHILD_SERVICE, "from-code"),
+        ("OTEL_SERVICE_NAME", "from-env"),
+    ]);
     assert!(
         spans.iter().all(|s| s.service_name == "from-env"),
         "the variable wins: {spans:#?}"
@@ -47,20 +42,13 @@ fn service_name_variable_wins_over_code() {
 
 #[test]
 fn resource_attributes_reach_the_collector() {
-    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
-    run_child(&to_receiver(
-        &receiver,
-        Protocol::HttpProtobuf,
-        &[
-            (CHILD_SERVICE, "from-code"),
-            (
-                "OTEL_RESOURCE_ATTRIBUTES",
-                "deployment.environment.name=test,service.name=from-attributes",
-            ),
-        ],
-    ));
-    let spans = receiver.spans();
-    assert!(!spans.is_empty());
+    let spans = exported(&[
+        (CHILD_SERVICE, "from-code"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment.name=test,service.name=from-attributes",
+        ),
+    ]);
     for span in &spans {
         let env = span
             .resource_attributes
@@ -134,30 +122,16 @@ fn code_resource_attributes_merge_over_the_variable() {
 
 #[test]
 fn service_name_among_code_attributes_is_a_default() {
-    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
-    run_child(&to_receiver(
-        &receiver,
-        Protocol::HttpProtobuf,
-        &[(CHILD_RESOURCE, "service.name=from-attributes,team=payments")],
-    ));
-    let spans = receiver.spans();
-    assert!(!spans.is_empty());
+    let spans = exported(&[(CHILD_RESOURCE, "service.name=from-attributes,team=payments")]);
     assert!(
         spans.iter().all(|s| s.service_name == "from-attributes"),
         "the code default: {spans:#?}"
     );
 
-    let receiver = OtlpReceiver::start_blocking().expect("OTLP receiver starts");
-    run_child(&to_receiver(
-        &receiver,
-        Protocol::HttpProtobuf,
-        &[
-            (CHILD_RESOURCE, "service.name=from-attributes,team=payments"),
-            ("OTEL_SERVICE_NAME", "from-env"),
-        ],
-    ));
-    let spans = receiver.spans();
-    assert!(!spans.is_empty());
+    let spans = exported(&[
+        (CHILD_RESOURCE, "service.name=from-attributes,team=payments"),
+        ("OTEL_SERVICE_NAME", "from-env"),
+    ]);
     for span in &spans {
         assert_eq!(
             span.service_name, "from-env",

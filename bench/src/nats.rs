@@ -58,6 +58,11 @@ pub struct NatsPlan {
 pub enum NatsConfig {
     /// Bare async-nats with the CloudEvents binding, no spans.
     Untraced,
+    /// [`Untraced`](Self::Untraced) plus the two headers a propagated
+    /// binary-mode message carries ([`PROPAGATED_HEADERS`]: `traceparent`
+    /// and `ce-traceparent`), with fixed values and no tracing code: what
+    /// the extra bytes alone cost through async-nats and nats-server.
+    Headers,
     /// meshtrace `Publisher` / `Subscription::process` under unsampled
     /// parents: context propagated on every message, nothing recorded.
     Propagated,
@@ -70,6 +75,28 @@ pub enum NatsConfig {
 
 /// One message in this many is sampled in [`NatsConfig::TracedTenth`].
 pub const SAMPLED_EVERY: usize = 10;
+
+/// The headers [`NatsConfig::Headers`] adds to each message: what
+/// `Publisher` writes for an unsampled parent in binary mode (the hop's
+/// `traceparent`, W3C Trace Context §3.2, and the event's creation context,
+/// CloudEvents distributed-tracing extension), with fixed values.
+pub const PROPAGATED_HEADERS: [(&str, &str); 2] = [
+    (
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+    ),
+    (
+        "ce-traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+    ),
+];
+
+/// Adds [`PROPAGATED_HEADERS`] to `headers`.
+pub(crate) fn add_propagated_headers(headers: &mut async_nats::HeaderMap) {
+    for (name, value) in PROPAGATED_HEADERS {
+        headers.insert(name, value);
+    }
+}
 
 /// One round's result.
 #[derive(Debug, Clone)]
@@ -123,6 +150,7 @@ impl NatsConfig {
     pub fn label(self) -> &'static str {
         match self {
             Self::Untraced => "untraced (async-nats + binding)",
+            Self::Headers => "untraced + the 2 propagation headers (no tracing code)",
             Self::Propagated => "traced, nothing sampled (propagation only)",
             Self::Traced => "traced (meshtrace, 100% sampled, OTLP export)",
             Self::TracedTenth => "traced, 1 in 10 sampled by the parent (meshtrace, OTLP export)",
@@ -132,7 +160,7 @@ impl NatsConfig {
     /// One message in this many is sampled (traced configs; 0: none).
     pub fn sampled_every(self) -> Option<usize> {
         match self {
-            Self::Untraced => None,
+            Self::Untraced | Self::Headers => None,
             Self::Propagated => Some(0),
             Self::Traced => Some(1),
             Self::TracedTenth => Some(SAMPLED_EVERY),
@@ -143,6 +171,7 @@ impl NatsConfig {
     pub fn name(self) -> &'static str {
         match self {
             Self::Untraced => "untraced",
+            Self::Headers => "headers",
             Self::Propagated => "propagated",
             Self::TracedTenth => "tenth",
             Self::Traced => "all",
@@ -155,8 +184,9 @@ impl NatsConfig {
     }
 
     /// The configurations, in the order each round runs them.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Untraced,
+        Self::Headers,
         Self::Propagated,
         Self::TracedTenth,
         Self::Traced,
@@ -228,6 +258,7 @@ pub async fn run(
                 }
                 None => {
                     untraced(
+                        config,
                         &publisher_client,
                         &consumer_client,
                         &subject,
@@ -331,7 +362,9 @@ where
     })
 }
 
+/// An [`NatsConfig::Untraced`] or [`NatsConfig::Headers`] round.
 async fn untraced(
+    config: NatsConfig,
     publisher: &Client,
     consumer: &Client,
     subject: &str,
@@ -347,13 +380,16 @@ async fn untraced(
         // One event per message, as the traced loop hands `publish` one:
         // a service builds a new event for every message either way.
         let event = event.clone();
-        let (headers, payload) = encode_binary(&event).map_err(nats_error("encoding"))?;
+        let (mut headers, payload) = encode_binary(&event).map_err(nats_error("encoding"))?;
+        if config == NatsConfig::Headers {
+            add_propagated_headers(&mut headers);
+        }
         publisher
             .publish_with_headers(subject.to_owned(), headers, payload)
             .await
             .map_err(nats_error("publishing"))?;
     }
-    finish(NatsConfig::Untraced, handle, start, messages).await
+    finish(config, handle, start, messages).await
 }
 
 /// How many of the first `messages` messages are sampled when one in
@@ -495,9 +531,9 @@ pub fn table(rounds: &[NatsRound], received: &SpanCounts) -> String {
         ) else {
             continue;
         };
-        let ratio = |spread: &Option<Spread>| match config.sampled_every() {
-            None => "1.00×".to_owned(),
-            Some(_) => spread.as_ref().map_or_else(String::new, |r| {
+        let ratio = |spread: &Option<Spread>| match config {
+            NatsConfig::Untraced => "1.00×".to_owned(),
+            _ => spread.as_ref().map_or_else(String::new, |r| {
                 format!("{:.2}× ({:.2}…{:.2})", r.median, r.min, r.max)
             }),
         };

@@ -1,4 +1,4 @@
-//! The JetStream rounds of `bench nats --jetstream`: the same four
+//! The JetStream rounds of `bench nats --jetstream`: the same five
 //! configurations over a file-storage stream, each message published with
 //! its acknowledgement awaited (as `JetStreamPublisher::publish` does, and
 //! as pipeline → ensemble in the demo's flow publishes), then pulled by a
@@ -13,7 +13,9 @@ use cloudevents::Event;
 use futures_util::StreamExt as _;
 use meshtrace::nats::{HandlerError, JetStreamDelivery, JetStreamPublisher, decode, encode_binary};
 
-use crate::nats::{NatsBenchError, NatsConfig, NatsRound, finish, nats_error, parent_of};
+use crate::nats::{
+    NatsBenchError, NatsConfig, NatsRound, add_propagated_headers, finish, nats_error, parent_of,
+};
 
 /// One JetStream round of `config`: stream and consumer made for it,
 /// removed after it.
@@ -75,8 +77,11 @@ pub async fn round(
     match traced {
         None => {
             for _ in 0..messages {
-                let (headers, payload) =
+                let (mut headers, payload) =
                     encode_binary(&event.clone()).map_err(nats_error("encoding"))?;
+                if config == NatsConfig::Headers {
+                    add_propagated_headers(&mut headers);
+                }
                 js.publish_with_headers(subject.clone(), headers, payload)
                     .await
                     .map_err(nats_error("publishing"))?

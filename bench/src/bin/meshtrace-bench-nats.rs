@@ -28,7 +28,7 @@ interleaved (default 5 rounds of 20000 messages with 256 bytes of data).
 --jetstream runs the rounds over JetStream (file storage, every publish's
 ack awaited, a durable pull consumer acking each message).
 --threads N sets the client runtime's workers (default 2; 1 runs publisher
-and consumer on one current-thread runtime). --configs LIST picks configurations (untraced,propagated,tenth,all; the
+and consumer on one current-thread runtime). --configs LIST picks configurations (untraced,headers,propagated,tenth,all; the
 default, in that order), e.g. one alone under a profiler. --out DIR writes
 nats.md there.
 ";

@@ -4,11 +4,12 @@
 //! Spec: <https://github.com/cloudevents/spec/blob/main/cloudevents/bindings/nats-protocol-binding.md>
 //! and <https://github.com/cloudevents/spec/blob/main/cloudevents/extensions/distributed-tracing.md>.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
-use cloudevents::event::{EventBuilderError, TryIntoUrl};
+use cloudevents::event::{AttributeValue, EventBuilderError, SpecVersion, TryIntoUrl};
 use cloudevents::{AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10};
 
 use super::carrier::HeaderExtractor;
@@ -129,10 +130,10 @@ impl DecodeError {
 pub fn encode_binary(event: &Event) -> Result<(HeaderMap, Bytes), EncodeError> {
     let mut headers = HeaderMap::new();
     for (name, value) in event.iter_attributes() {
-        insert_encoded(&mut headers, name, &value.to_string())?;
+        insert_encoded(&mut headers, name, &attribute_text(&value))?;
     }
     for (name, value) in event.iter_extensions() {
-        insert_encoded(&mut headers, name, &value.to_string())?;
+        insert_encoded(&mut headers, name, &attribute_text(&value.into()))?;
     }
     if let Some(ct) = event.datacontenttype()
         && let Ok(value) = HeaderValue::from_str(ct)
@@ -167,13 +168,50 @@ pub fn encode_structured(event: &Event) -> Result<(HeaderMap, Bytes), EncodeErro
 }
 
 fn insert_encoded(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), EncodeError> {
-    let header = format!("{CE_PREFIX}{}", name.to_ascii_lowercase());
-    let header = HeaderName::from_str(&header).map_err(|_| EncodeError::InvalidExtensionName {
-        name: name.to_owned(),
-    })?;
+    let header = ce_header_name(name)?;
     // Percent-encoded values are printable ASCII, so always valid.
     headers.insert(header, percent_encode(value));
     Ok(())
+}
+
+/// The `ce-<name>` header of an attribute or extension: a static name
+/// for the context attributes and the distributed-tracing extension, which
+/// every event carries (no allocation), else `ce-` and the name lowercased
+/// (binding §3.1.3.1).
+fn ce_header_name(name: &str) -> Result<HeaderName, EncodeError> {
+    let known = match name {
+        "specversion" => "ce-specversion",
+        "id" => "ce-id",
+        "type" => "ce-type",
+        "source" => "ce-source",
+        "datacontenttype" => "ce-datacontenttype",
+        "dataschema" => "ce-dataschema",
+        "subject" => "ce-subject",
+        "time" => "ce-time",
+        crate::TRACEPARENT => "ce-traceparent",
+        crate::TRACESTATE => "ce-tracestate",
+        _ => {
+            let mut header = String::with_capacity(CE_PREFIX.len() + name.len());
+            header.push_str(CE_PREFIX);
+            header.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+            return HeaderName::from_str(&header).map_err(|_| EncodeError::InvalidExtensionName {
+                name: name.to_owned(),
+            });
+        }
+    };
+    Ok(HeaderName::from_static(known))
+}
+
+/// An attribute's value as text (CloudEvents §"Type System": the canonical
+/// string encoding), borrowed where the event holds it as text.
+fn attribute_text<'a>(value: &AttributeValue<'a>) -> Cow<'a, str> {
+    match *value {
+        AttributeValue::String(s) => Cow::Borrowed(s),
+        AttributeValue::URI(uri) => Cow::Borrowed(uri.as_str()),
+        AttributeValue::URIRef(uri) => Cow::Borrowed(uri.as_str()),
+        AttributeValue::SpecVersion(SpecVersion::V10) => Cow::Borrowed(SPEC_VERSION),
+        ref other => Cow::Owned(other.to_string()),
+    }
 }
 
 // === decode ===

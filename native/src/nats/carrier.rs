@@ -54,7 +54,7 @@ pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        insert_replacing(self.0, key, HeaderCase::Lowercase.apply(key), &value);
+        insert_replacing(self.0, key, HeaderCase::Lowercase.apply(key), value);
     }
 }
 
@@ -69,23 +69,28 @@ impl<'a> CasedHeaderInjector<'a> {
 
 impl Injector for CasedHeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        insert_replacing(self.headers, key, self.case.apply(key), &value);
+        insert_replacing(self.headers, key, self.case.apply(key), value);
     }
 }
 
 /// Sets header `name` (the propagator's `key`, re-cased) to `value`,
-/// dropping the name's other spellings. Propagators' keys are lowercase
-/// already, so `name` is borrowed on the default path; an owned (re-cased)
-/// name moves into the `HeaderName` without a second copy.
-fn insert_replacing(headers: &mut HeaderMap, key: &str, name: Cow<'_, str>, value: &str) {
-    let parsed = match name {
-        Cow::Borrowed(name) => HeaderName::from_str(name),
-        Cow::Owned(name) => HeaderName::try_from(name),
+/// dropping the name's other spellings. The W3C fields' names are static
+/// (no allocation); other propagators' keys are lowercase already, so
+/// `name` is borrowed on the default path, and an owned (re-cased) name
+/// moves into the `HeaderName` without a second copy. The propagator's
+/// `value` moves into the header.
+fn insert_replacing(headers: &mut HeaderMap, key: &str, name: Cow<'_, str>, value: String) {
+    let parsed = match (static_name(&name), name) {
+        (Some(known), _) => Ok(known),
+        (None, Cow::Borrowed(name)) => HeaderName::from_str(name),
+        (None, Cow::Owned(name)) => HeaderName::try_from(name),
     };
-    let (Ok(name), Ok(value)) = (parsed, HeaderValue::from_str(value)) else {
+    // The one rule `HeaderValue` enforces: no CR or LF.
+    let (Ok(name), false) = (parsed, value.contains(['\r', '\n'])) else {
         tracing::debug!(header = %key, "skipping propagation header NATS cannot carry");
         return;
     };
+    let value = HeaderValue::from(value);
     let spelled: &str = name.as_ref();
     // Drop differently-cased duplicates (`Traceparent` when writing
     // `traceparent`, and the reverse) so the receiver sees exactly one
@@ -111,6 +116,21 @@ fn insert_replacing(headers: &mut HeaderMap, key: &str, name: Cow<'_, str>, valu
         *headers = kept;
     }
     headers.insert(name, value);
+}
+
+/// The propagation fields' names in both spellings [`HeaderCase`] writes,
+/// as static header names.
+fn static_name(spelled: &str) -> Option<HeaderName> {
+    let known = match spelled {
+        "traceparent" => "traceparent",
+        "tracestate" => "tracestate",
+        "baggage" => "baggage",
+        "Traceparent" => "Traceparent",
+        "Tracestate" => "Tracestate",
+        "Baggage" => "Baggage",
+        _ => return None,
+    };
+    Some(HeaderName::from_static(known))
 }
 
 // === impl HeaderExtractor ===

@@ -13,7 +13,7 @@
 
 use async_nats::HeaderMap;
 use cloudevents::Event;
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{Link, SpanContext, TraceContextExt};
 use opentelemetry::{Context, global};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -168,29 +168,40 @@ pub(crate) fn inject(cx: &Context, headers: &mut HeaderMap, case: HeaderCase) {
 }
 
 /// The two W3C fields a propagator writes, kept as values.
-#[derive(Default)]
-struct W3cFields {
-    traceparent: Option<String>,
-    tracestate: Option<String>,
-}
-
-impl Injector for W3cFields {
-    fn set(&mut self, key: &str, value: String) {
-        match key {
-            TRACEPARENT => self.traceparent = Some(value),
-            TRACESTATE => self.tracestate = Some(value).filter(|s| !s.is_empty()),
-            _ => {}
-        }
-    }
-}
-
 /// `cx`'s span as W3C `traceparent` and non-empty `tracestate` values,
 /// for the distributed-tracing extension (always W3C, whatever the global
-/// propagator).
+/// propagator); `None` for an invalid span context. The `traceparent` is
+/// version `00` with only the `sampled` flag (Trace Context §3.2.2.5,
+/// §3.2.2.6), formatted into one exact-size `String`.
 pub(crate) fn w3c_fields(cx: &Context) -> Option<(String, Option<String>)> {
-    let mut fields = W3cFields::default();
-    TraceContextPropagator::new().inject_context(cx, &mut fields);
-    Some((fields.traceparent?, fields.tracestate))
+    let span = cx.span();
+    let span_context = span.span_context();
+    if !span_context.is_valid() {
+        return None;
+    }
+    let mut traceparent = String::with_capacity(TRACEPARENT_LEN);
+    traceparent.push_str("00-");
+    push_hex(&mut traceparent, &span_context.trace_id().to_bytes());
+    traceparent.push('-');
+    push_hex(&mut traceparent, &span_context.span_id().to_bytes());
+    traceparent.push_str(if span_context.is_sampled() {
+        "-01"
+    } else {
+        "-00"
+    });
+    let tracestate = Some(span_context.trace_state().header()).filter(|s| !s.is_empty());
+    Some((traceparent, tracestate))
+}
+
+/// `00-` + 32 + `-` + 16 + `-` + 2.
+const TRACEPARENT_LEN: usize = 55;
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
 }
 
 #[cfg(test)]
@@ -311,5 +322,21 @@ mod tests {
             Some((HOP.to_owned(), Some("rojo=1".to_owned())))
         );
         assert_eq!(w3c_fields(&Context::new()), None, "no span, no fields");
+        let unsampled = SpanContext::new(
+            TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+            SpanId::from_hex("b7ad6b7169203331").unwrap(),
+            TraceFlags::default(),
+            false,
+            TraceState::default(),
+        );
+        let cx = Context::new().with_remote_span_context(unsampled);
+        let expected = TraceContextPropagator::new();
+        let mut injected = std::collections::HashMap::new();
+        expected.inject_context(&cx, &mut injected);
+        assert_eq!(
+            w3c_fields(&cx),
+            Some((injected[TRACEPARENT].clone(), None)),
+            "the SDK propagator's format, flags 00, no empty tracestate"
+        );
     }
 }

@@ -46,6 +46,29 @@ pub fn set_creation_context_if_absent(
     }
     true
 }
+/// Records the span in `cx` as the creation context of an event that
+/// carries none ([`set_creation_context_if_absent`]); formats the span's
+/// fields only when the event needs them and moves them into it.
+pub(crate) fn set_span_as_creation_context_if_absent(
+    event: &mut Event,
+    cx: &opentelemetry::Context,
+) -> bool {
+    if event.extension(TRACEPARENT).is_some() {
+        return false;
+    }
+    let Some((traceparent, tracestate)) = super::context::w3c_fields(cx) else {
+        return false;
+    };
+    event.set_extension(TRACEPARENT, traceparent);
+    match tracestate {
+        Some(ts) => event.set_extension(TRACESTATE, ts),
+        None => {
+            event.remove_extension(TRACESTATE);
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,8 @@ use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Trace
 use opentelemetry::{Context, KeyValue};
 
 use super::binding::{EncodeError, encode_binary, encode_structured};
-use super::context::{inject, w3c_fields};
-use super::extension::set_creation_context_if_absent;
+use super::context::inject;
+use super::extension::set_span_as_creation_context_if_absent;
 use super::header_case::HeaderCase;
 use super::semconv::{self, ERROR_TYPE, Operation, SERVER_ADDRESS, SERVER_PORT};
 use crate::tracer::tracer;
@@ -116,9 +116,7 @@ impl SendSettings {
             cx.span().set_attributes(semconv::event_attributes(&event));
         }
 
-        if let Some((traceparent, tracestate)) = w3c_fields(&cx) {
-            set_creation_context_if_absent(&mut event, &traceparent, tracestate.as_deref());
-        }
+        set_span_as_creation_context_if_absent(&mut event, &cx);
         let encoded = match mode {
             Mode::Binary => encode_binary(&event),
             Mode::Structured => encode_structured(&event),

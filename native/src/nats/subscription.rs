@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use async_nats::subject::ToSubject;
@@ -12,8 +13,8 @@ use futures_util::Stream;
 use opentelemetry::trace::TraceContextExt;
 
 use super::binding::{DecodeError, EncodeError, encode_binary, encode_structured};
-use super::context::{MessageContext, ParentMode, inject, w3c_fields};
-use super::extension::set_creation_context_if_absent;
+use super::context::{MessageContext, ParentMode, inject};
+use super::extension::set_span_as_creation_context_if_absent;
 use super::header_case::HeaderCase;
 use super::receive::{
     ConsumeSettings, Received, end_with_decode_error, record_handler_error, run_handler,
@@ -49,7 +50,9 @@ use super::send::{Mode, ServerAddress, end_with_error};
 #[derive(Debug)]
 pub struct Subscription {
     inner: Subscriber,
-    settings: ConsumeSettings,
+    /// Shared with every delivery (one reference count per message, not a
+    /// copy of the group, template and server address).
+    settings: Arc<ConsumeSettings>,
 }
 
 /// One received message: the NATS message, its event (or why it is not
@@ -58,7 +61,7 @@ pub struct Subscription {
 pub struct Delivery {
     message: Message,
     received: Received,
-    settings: ConsumeSettings,
+    settings: Arc<ConsumeSettings>,
 }
 
 /// Why [`Delivery::process`] did not return the handler's value.
@@ -146,20 +149,23 @@ impl Subscription {
             server: ServerAddress::from_client(client),
             ..ConsumeSettings::default()
         };
-        Self { inner, settings }
+        Self {
+            inner,
+            settings: Arc::new(settings),
+        }
     }
 
     /// Sets how process spans relate to the message's context (default
     /// [`ParentMode::Hop`]).
     pub fn with_parent_mode(mut self, mode: ParentMode) -> Self {
-        self.settings.parent_mode = mode;
+        Arc::make_mut(&mut self.settings).parent_mode = mode;
         self
     }
 
     /// Names process spans after a low-cardinality subject template
     /// (e.g. `orders.*`) instead of each message's subject.
     pub fn with_destination_template(mut self, template: impl Into<String>) -> Self {
-        self.settings.template = Some(template.into());
+        Arc::make_mut(&mut self.settings).template = Some(template.into());
         self
     }
 
@@ -169,7 +175,7 @@ impl Subscription {
     /// [`Publisher::with_header_case`](super::Publisher::with_header_case).
     /// Incoming headers are read in any case either way.
     pub fn with_header_case(mut self, case: HeaderCase) -> Self {
-        self.settings.header_case = case;
+        Arc::make_mut(&mut self.settings).header_case = case;
         self
     }
 
@@ -196,10 +202,10 @@ impl Delivery {
     /// Decodes a message received on any subscriber (default settings:
     /// [`ParentMode::Hop`], no queue group, no server address).
     pub fn new(message: Message) -> Self {
-        Self::with_settings(message, ConsumeSettings::default())
+        Self::with_settings(message, Arc::default())
     }
 
-    fn with_settings(message: Message, settings: ConsumeSettings) -> Self {
+    fn with_settings(message: Message, settings: Arc<ConsumeSettings>) -> Self {
         let received = Received::new(&message);
         Self {
             message,
@@ -210,7 +216,7 @@ impl Delivery {
 
     /// Sets how the process span relates to the message's context.
     pub fn with_parent_mode(mut self, mode: ParentMode) -> Self {
-        self.settings.parent_mode = mode;
+        Arc::make_mut(&mut self.settings).parent_mode = mode;
         self
     }
 
@@ -218,7 +224,7 @@ impl Delivery {
     /// [`respond`](Self::respond) sends in `case`; see
     /// [`Subscription::with_header_case`].
     pub fn with_header_case(mut self, case: HeaderCase) -> Self {
-        self.settings.header_case = case;
+        Arc::make_mut(&mut self.settings).header_case = case;
         self
     }
 
@@ -322,9 +328,7 @@ impl Delivery {
                 return Err(RespondError::Handler(error));
             }
         };
-        if let Some((traceparent, tracestate)) = w3c_fields(&cx) {
-            set_creation_context_if_absent(&mut reply, &traceparent, tracestate.as_deref());
-        }
+        set_span_as_creation_context_if_absent(&mut reply, &cx);
         let encoded = match self.received.mode {
             Mode::Binary => encode_binary(&reply),
             Mode::Structured => encode_structured(&reply),

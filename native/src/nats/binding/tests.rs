@@ -413,3 +413,50 @@ fn error_messages_name_the_attribute() {
     let err = DecodeError::MissingAttribute { name: "id" };
     assert_eq!(err.to_string(), "required attribute `id` is missing");
 }
+
+#[test]
+fn static_ce_names_are_the_prefixed_lowercase_names() {
+    // The static table is a shortcut for `ce-` + the name (binding
+    // §3.1.3.1); a typo in it would rename a header on the wire.
+    let names = [
+        "specversion",
+        "id",
+        "type",
+        "source",
+        "datacontenttype",
+        "dataschema",
+        "subject",
+        "time",
+        "traceparent",
+        "tracestate",
+        "myextension",
+        "MixedCase",
+    ];
+    for name in names {
+        let header = ce_header_name(name).unwrap();
+        let spelled: &str = header.as_ref();
+        assert_eq!(spelled, format!("ce-{}", name.to_ascii_lowercase()));
+    }
+    assert!(ce_header_name("bad:name").is_err());
+}
+
+#[test]
+fn attribute_text_borrows_text_and_formats_the_rest() {
+    use std::borrow::Cow;
+    let event = EventBuilderV10::new()
+        .id("id-1")
+        .source("/s")
+        .ty("t")
+        .extension("count", 7i64)
+        .build()
+        .unwrap();
+    for (name, value) in event.iter_attributes() {
+        let text = attribute_text(&value);
+        assert_eq!(text, value.to_string(), "{name}");
+        if matches!(name, "id" | "source" | "type" | "specversion") {
+            assert!(matches!(text, Cow::Borrowed(_)), "{name} is borrowed");
+        }
+    }
+    let count = event.extension("count").unwrap();
+    assert_eq!(attribute_text(&count.into()), "7");
+}

@@ -13,6 +13,7 @@ use async_nats::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, Injector};
 
 use super::header_case::HeaderCase;
+use crate::TRACESTATE;
 
 /// Writes propagation fields (`traceparent`, `tracestate`, `baggage`) into
 /// NATS headers under lowercase names, replacing any existing value.
@@ -90,17 +91,22 @@ fn insert_replacing(headers: &mut HeaderMap, key: &str, name: Cow<'_, str>, valu
         tracing::debug!(header = %key, "skipping propagation header NATS cannot carry");
         return;
     };
-    let value = HeaderValue::from(value);
+    // An empty `tracestate` is not sent: "Vendors MUST accept empty
+    // tracestate headers but SHOULD avoid sending them"
+    // (<https://www.w3.org/TR/trace-context-2/#list>; OpenTelemetry Go omits
+    // it too). The SDK's propagator sets it on every injection, and the
+    // empty header would cost every message a header on both ends.
+    let omitted = value.is_empty() && key.eq_ignore_ascii_case(TRACESTATE);
     let spelled: &str = name.as_ref();
     // Drop differently-cased duplicates (`Traceparent` when writing
     // `traceparent`, and the reverse) so the receiver sees exactly one
-    // value.
+    // value; an omitted field drops every spelling.
     let stale: Vec<HeaderName> = headers
         .iter()
         .map(|(n, _)| n)
         .filter(|n| {
             let n: &str = n.as_ref();
-            n != spelled && n.eq_ignore_ascii_case(spelled)
+            (omitted || n != spelled) && n.eq_ignore_ascii_case(spelled)
         })
         .cloned()
         .collect();
@@ -115,7 +121,9 @@ fn insert_replacing(headers: &mut HeaderMap, key: &str, name: Cow<'_, str>, valu
         }
         *headers = kept;
     }
-    headers.insert(name, value);
+    if !omitted {
+        headers.insert(name, HeaderValue::from(value));
+    }
 }
 
 /// The propagation fields' names in both spellings [`HeaderCase`] writes,
@@ -277,6 +285,22 @@ mod tests {
         HeaderInjector(&mut plain).set("traceparent", "00-1-2-01".to_owned());
         assert_eq!(names(&cased), ["traceparent"], "default case: lowercase");
         assert_eq!(names(&plain), names(&cased));
+    }
+
+    #[test]
+    fn empty_tracestate_is_not_sent_and_drops_a_stale_one() {
+        let mut headers = HeaderMap::new();
+        headers.insert("Tracestate", "stale=1");
+        let mut injector = CasedHeaderInjector::new(&mut headers, HeaderCase::Lowercase);
+        injector.set(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+        );
+        injector.set("tracestate", String::new());
+        assert_eq!(names(&headers), ["traceparent"]);
+        let mut injector = CasedHeaderInjector::new(&mut headers, HeaderCase::GoCanonical);
+        injector.set("tracestate", "rojo=1".to_owned());
+        assert_eq!(names(&headers), ["Tracestate", "traceparent"]);
     }
 
     #[test]

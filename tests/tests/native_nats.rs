@@ -498,3 +498,65 @@ async fn queue_groups_and_link_only_consumers() {
     );
     expect_strs(process, &[("messaging.consumer.group.name", "billing")]);
 }
+
+/// Deliveries from two servers, processed on one thread in turn, each name
+/// their own server in `server.port`: the per-connection address cache is
+/// keyed by the connection, not shared by whatever connected first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn jetstream_deliveries_name_their_own_server() {
+    let _globals = GLOBALS.lock().await;
+    let mut traced = Traced::start().await;
+    let other_server = tokio::task::spawn_blocking(meshtrace_harness::nats::NatsServer::start)
+        .await
+        .unwrap()
+        .expect("a second nats-server starts");
+    let other_client = meshtrace_tests::messaging::connect(&other_server).await;
+    assert_ne!(traced.server.port(), other_server.port());
+
+    let (cx, trace_id) = root("two servers");
+    let mut consumers = Vec::new();
+    for (client, id) in [(&traced.client, "job-a"), (&other_client, "job-b")] {
+        let consumer = jobs_consumer(client, Duration::from_secs(30)).await;
+        JetStreamPublisher::new(jetstream::new(client.clone()))
+            .publish("jobs.score", order_event(id))
+            .with_context(cx.clone())
+            .await
+            .unwrap();
+        consumers.push(consumer);
+    }
+    cx.span().end();
+    // One thread (the test's) builds every delivery: A, B, then A again.
+    for consumer in [&consumers[0], &consumers[1], &consumers[0]] {
+        let delivery = fetch_one(consumer).await;
+        let _ = delivery
+            .process(|_| async {
+                Err::<(), _>(HandlerError::Retry {
+                    error: std::io::Error::other("again"),
+                    delay: None,
+                })
+            })
+            .await;
+    }
+
+    let spans = traced.spans().await;
+    let ports: Vec<(String, Option<i64>)> = all(&spans, &trace_id, "process jobs.score")
+        .iter()
+        .map(|span| {
+            (
+                span.str_attr("cloudevents.event_id").unwrap_or_default(),
+                span.int_attr("server.port"),
+            )
+        })
+        .collect();
+    let port_a = Some(i64::from(traced.server.port()));
+    let port_b = Some(i64::from(other_server.port()));
+    let mut expected = vec![
+        ("job-a".to_owned(), port_a),
+        ("job-b".to_owned(), port_b),
+        ("job-a".to_owned(), port_a),
+    ];
+    let mut ports = ports;
+    ports.sort();
+    expected.sort();
+    assert_eq!(ports, expected);
+}

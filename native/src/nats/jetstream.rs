@@ -292,7 +292,7 @@ impl JetStreamDelivery {
             delivery_count: u64::try_from(info.delivered).unwrap_or(0),
         });
         let settings = ConsumeSettings {
-            server: ServerAddress::from_client(&message.context.client()),
+            server: ServerAddress::of_connection(&message.context.client()),
             ..ConsumeSettings::default()
         };
         Self {

@@ -1,11 +1,14 @@
 //! The producer side shared by core NATS, request-reply and JetStream:
 //! start the span, record the creation context, encode, inject.
 
-use async_nats::{Client, HeaderMap};
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
+
+use async_nats::{Client, HeaderMap, Statistics};
 use bytes::Bytes;
 use cloudevents::Event;
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue, Value};
 
 use super::binding::{EncodeError, encode_binary, encode_structured};
 use super::context::inject;
@@ -29,7 +32,9 @@ pub enum Mode {
 /// The server a span names in `server.address` / `server.port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ServerAddress {
-    host: String,
+    /// Shared: every span's `server.address` is a reference count, not a
+    /// copy.
+    host: Arc<str>,
     port: u16,
 }
 
@@ -57,7 +62,7 @@ impl ServerAddress {
     /// An explicit address.
     pub(crate) fn new(host: impl Into<String>, port: u16) -> Self {
         Self {
-            host: host.into(),
+            host: Arc::from(host.into()),
             port,
         }
     }
@@ -70,8 +75,41 @@ impl ServerAddress {
         (!wildcard && info.port != 0).then(|| Self::new(info.host, info.port))
     }
 
+    /// [`from_client`](Self::from_client) for a JetStream delivery, which
+    /// has only its message's client: the address read once per connection
+    /// and thread, since reading it copies the server's whole INFO (every
+    /// string in it, each time). The key is the connection's statistics,
+    /// which live as long as the connection; holding them weakly keeps a
+    /// later connection from reusing the key. As for [`Publisher`] and
+    /// [`Subscription`], the address is the one of the server the
+    /// connection first reported.
+    ///
+    /// [`Publisher`]: super::Publisher
+    /// [`Subscription`]: super::Subscription
+    pub(crate) fn of_connection(client: &Client) -> Option<Self> {
+        thread_local! {
+            static LAST: RefCell<Option<(Weak<Statistics>, Option<ServerAddress>)>> =
+                const { RefCell::new(None) };
+        }
+        let statistics = client.statistics();
+        LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if let Some((key, server)) = last.as_ref()
+                && std::ptr::eq(key.as_ptr(), Arc::as_ptr(&statistics))
+            {
+                return server.clone();
+            }
+            let server = Self::from_client(client);
+            *last = Some((Arc::downgrade(&statistics), server.clone()));
+            server
+        })
+    }
+
     pub(crate) fn push_attributes(&self, attributes: &mut Vec<KeyValue>) {
-        attributes.push(KeyValue::new(SERVER_ADDRESS, self.host.clone()));
+        attributes.push(KeyValue::new(
+            SERVER_ADDRESS,
+            Value::String(StringValue::from(Arc::clone(&self.host))),
+        ));
         attributes.push(KeyValue::new(SERVER_PORT, i64::from(self.port)));
     }
 }

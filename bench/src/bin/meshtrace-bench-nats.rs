@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use meshtrace::bootstrap::OtlpProtocol;
+use meshtrace::bootstrap::{ExporterKind, OtlpProtocol};
 use meshtrace_bench::cpu;
 use meshtrace_bench::nats::{self, NatsPlan};
 use meshtrace_harness::nats::{NatsOptions, NatsServer};
@@ -21,7 +21,7 @@ const SINK_THREADS: &str = "otlp-sink";
 
 const USAGE: &str = "\
 usage: meshtrace-bench-nats [--rounds N] [--messages N] [--payload BYTES] [--configs LIST]
-                            [--threads N] [--jetstream] [--out DIR]
+                            [--threads N] [--jetstream] [--processor KIND] [--out DIR]
 
 Publish-and-consume throughput over a real nats-server, traced vs untraced,
 interleaved (default 5 rounds of 20000 messages with 256 bytes of data).
@@ -29,13 +29,28 @@ interleaved (default 5 rounds of 20000 messages with 256 bytes of data).
 ack awaited, a durable pull consumer acking each message).
 --threads N sets the client runtime's workers (default 2; 1 runs publisher
 and consumer on one current-thread runtime). --configs LIST picks configurations (untraced,headers,propagated,tenth,all; the
-default, in that order), e.g. one alone under a profiler. --out DIR writes
+default, in that order), e.g. one alone under a profiler. --processor
+picks the SDK's span processor: `batch` (the default, what meshtrace::Builder
+installs: the SDK's BatchSpanProcessor on its own thread) or `async-runtime`
+(the SDK's experimental BatchSpanProcessor running on the client's Tokio
+runtime; needs --threads 2 or more). Both read OTEL_BSP_*. --out DIR writes
 nats.md there.
 ";
+
+/// Which span processor exports the traced rounds' spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Processor {
+    /// `meshtrace::Builder`'s: the SDK's `BatchSpanProcessor`, with its
+    /// own thread.
+    Batch,
+    /// The SDK's experimental `BatchSpanProcessor` on the client runtime.
+    AsyncRuntime,
+}
 
 struct Args {
     plan: NatsPlan,
     out: Option<PathBuf>,
+    processor: Processor,
     /// Worker threads of the client's runtime (1: a current-thread runtime).
     threads: usize,
 }
@@ -43,6 +58,7 @@ struct Args {
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut out = None;
     let mut threads = 2;
+    let mut processor = Processor::Batch;
     let mut plan = NatsPlan {
         rounds: 5,
         messages: 20_000,
@@ -72,6 +88,13 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--messages" => plan.messages = number()?,
             "--payload" => plan.payload_bytes = number()?,
             "--threads" => threads = number()?,
+            "--processor" => {
+                processor = match value.as_str() {
+                    "batch" => Processor::Batch,
+                    "async-runtime" => Processor::AsyncRuntime,
+                    other => return Err(format!("unknown processor `{other}`")),
+                };
+            }
             "--configs" => {
                 plan.configs = value
                     .split(',')
@@ -84,7 +107,17 @@ fn parse(args: &[String]) -> Result<Args, String> {
             other => return Err(format!("unknown option `{other}`")),
         }
     }
-    Ok(Args { plan, out, threads })
+    if processor == Processor::AsyncRuntime && threads < 2 {
+        // Its flush blocks the caller until the processor's task, on the
+        // same runtime, has exported.
+        return Err("`--processor async-runtime` needs `--threads` 2 or more".to_owned());
+    }
+    Ok(Args {
+        plan,
+        out,
+        processor,
+        threads,
+    })
 }
 
 fn main() -> ExitCode {
@@ -130,18 +163,24 @@ fn run(args: Args) -> Result<bool, String> {
         .map_err(|e| format!("sink: {e}"))?;
     let server = NatsServer::start_with(NatsOptions::default().with_jetstream(args.plan.jetstream))
         .map_err(|e| format!("nats-server: {e}"))?;
-    let telemetry = meshtrace::Builder::new()
+    let endpoint = format!("http://127.0.0.1:{}{}", sink.http_port(), HTTP_TRACES_PATH);
+    let builder = meshtrace::Builder::new()
         .with_service_name("meshtrace-bench-nats")
         // OTLP/HTTP: the sink counts those bodies in place, so it takes
         // little of the two cores the measured process runs on.
         .with_protocol(OtlpProtocol::HttpProtobuf)
-        .with_endpoint(format!(
-            "http://127.0.0.1:{}{}",
-            sink.http_port(),
-            HTTP_TRACES_PATH
-        ))
-        .init()
-        .map_err(|e| format!("telemetry: {e}"))?;
+        .with_endpoint(endpoint.clone());
+    let builder = match args.processor {
+        Processor::Batch => builder,
+        Processor::AsyncRuntime => {
+            // Spawns its task on the client runtime.
+            let _entered = runtime.enter();
+            builder
+                .with_exporter(ExporterKind::None)
+                .with_span_processor(async_runtime_processor(&endpoint)?)
+        }
+    };
+    let telemetry = builder.init().map_err(|e| format!("telemetry: {e}"))?;
 
     let server_pid = server.pid();
     println!(
@@ -190,4 +229,32 @@ fn run(args: Args) -> Result<bool, String> {
     }
     drop(telemetry);
     Ok(nats::spans_match(&rounds, &received))
+}
+
+/// The SDK's experimental batch processor on the current Tokio runtime,
+/// exporting OTLP/HTTP protobuf to `endpoint` with the `OTEL_BSP_*`
+/// batching.
+fn async_runtime_processor(
+    endpoint: &str,
+) -> Result<
+    opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor<
+        opentelemetry_sdk::runtime::Tokio,
+    >,
+    String,
+> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(endpoint)
+        .build()
+        .map_err(|e| format!("exporter: {e}"))?;
+    Ok(
+        opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+            exporter,
+            opentelemetry_sdk::runtime::Tokio,
+        )
+        .with_batch_config(opentelemetry_sdk::trace::BatchConfigBuilder::default().build())
+        .build(),
+    )
 }

@@ -7,7 +7,8 @@
 //!
 //! `bench nats` runs setup, builds `meshtrace-bench-nats` and runs it
 //! against the pinned nats-server with 1-second export batches and a span
-//! queue no round can fill, and writes `docs/bench/nats.md`.
+//! queue no round can fill, and writes `docs/bench/nats.md`
+//! (`docs/bench/nats-jetstream.md` with `--jetstream`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,6 +59,9 @@ pub struct NatsOptions {
     pub rounds: Option<u32>,
     /// Messages per round.
     pub messages: Option<u32>,
+    /// Over JetStream instead of core NATS (`--jetstream`; writes
+    /// `docs/bench/nats-jetstream.md`).
+    pub jetstream: bool,
 }
 
 /// Options of `bench envoy`; `None` leaves the harness default.
@@ -80,8 +84,21 @@ pub fn parse(args: &[String]) -> Result<Bench, String> {
             Ok(Bench::Envoy(EnvoyOptions { rounds, duration }))
         }
         "nats" => {
-            let [rounds, messages] = parse_numbers("nats", rest, ["--rounds", "--messages"])?;
-            Ok(Bench::Nats(NatsOptions { rounds, messages }))
+            let jetstream = rest.iter().filter(|a| *a == "--jetstream").count();
+            if jetstream > 1 {
+                return Err("`--jetstream` given twice".to_owned());
+            }
+            let rest: Vec<String> = rest
+                .iter()
+                .filter(|a| *a != "--jetstream")
+                .cloned()
+                .collect();
+            let [rounds, messages] = parse_numbers("nats", &rest, ["--rounds", "--messages"])?;
+            Ok(Bench::Nats(NatsOptions {
+                rounds,
+                messages,
+                jetstream: jetstream == 1,
+            }))
         }
         other => Err(format!("unknown benchmark `{other}` (known: envoy, nats)")),
     }
@@ -154,6 +171,9 @@ fn run_nats(ws: &Workspace, options: &NatsOptions) -> Result<()> {
     }
     if let Some(messages) = options.messages {
         run.args(["--messages", &messages.to_string()]);
+    }
+    if options.jetstream {
+        run.arg("--jetstream");
     }
     cmd::run(&mut run).context("the NATS benchmark")
 }

@@ -49,9 +49,10 @@ commands:
                   benchmark Envoy with no tracing, its native OpenTelemetry
                   tracer and the meshtrace filter (installs wrk and oha);
                   prints the table, writes docs/bench/envoy.{md,svg,json}
-  bench nats [--rounds N] [--messages N]
+  bench nats [--rounds N] [--messages N] [--jetstream]
                   publish-and-consume throughput over nats-server, traced
                   vs untraced; prints the table, writes docs/bench/nats.md
+                  (--jetstream: over JetStream, docs/bench/nats-jetstream.md)
   help            print this message
 ";
 
@@ -221,8 +222,18 @@ mod tests {
             Ok(Task::Bench(Bench::Nats(NatsOptions {
                 rounds: Some(2),
                 messages: Some(5000),
+                jetstream: false,
             })))
         );
+        assert_eq!(
+            parse(&args("bench nats --jetstream --rounds 3")),
+            Ok(Task::Bench(Bench::Nats(NatsOptions {
+                rounds: Some(3),
+                messages: None,
+                jetstream: true,
+            })))
+        );
+        assert!(parse(&args("bench nats --jetstream --jetstream")).is_err());
         assert!(
             parse(&args("bench nats --duration 3")).is_err(),
             "--duration is the Envoy benchmark's"

@@ -26,7 +26,8 @@ usage: meshtrace-bench-nats [--rounds N] [--messages N] [--payload BYTES] [--con
 Publish-and-consume throughput over a real nats-server, traced vs untraced,
 interleaved (default 5 rounds of 20000 messages with 256 bytes of data).
 --jetstream runs the rounds over JetStream (file storage, every publish's
-ack awaited, a durable pull consumer acking each message).
+ack awaited, a durable pull consumer acking each message) and writes
+nats-jetstream.md instead of nats.md.
 --threads N sets the client runtime's workers (default 2; 1 runs publisher
 and consumer on one current-thread runtime). --configs LIST picks configurations (untraced,headers,propagated,tenth,all; the
 default, in that order), e.g. one alone under a profiler. --processor
@@ -223,7 +224,11 @@ fn run(args: Args) -> Result<bool, String> {
     println!("\n{table}");
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let path = dir.join("nats.md");
+        let path = dir.join(if args.plan.jetstream {
+            "nats-jetstream.md"
+        } else {
+            "nats.md"
+        });
         std::fs::write(&path, &table).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }

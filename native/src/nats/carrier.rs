@@ -19,8 +19,9 @@ use crate::TRACESTATE;
 /// NATS headers under lowercase names, replacing any existing value.
 ///
 /// A name or value NATS cannot carry (control characters, `:` in a name,
-/// CR/LF in a value) is skipped: propagation never fails a publish. For
-/// another case, [`CasedHeaderInjector`].
+/// CR/LF in a value) is skipped: propagation never fails a publish. An
+/// empty `tracestate` is not written, and removes a stale one. For another
+/// case, [`CasedHeaderInjector`].
 #[derive(Debug)]
 pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 

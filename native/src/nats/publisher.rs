@@ -20,7 +20,7 @@ use super::send::{Mode, SendSettings, ServerAddress, end_with_error};
 /// becomes the event's creation context (`traceparent` / `tracestate`
 /// extension) unless the event already carries one; the event is encoded
 /// in the publisher's [`Mode`] and the span is injected into the NATS
-/// headers (`traceparent`, `tracestate`, `baggage`).
+/// headers (`traceparent`; `tracestate` and `baggage` when not empty).
 ///
 /// ```no_run
 /// use cloudevents::{EventBuilder, EventBuilderV10};

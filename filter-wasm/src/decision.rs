@@ -138,14 +138,19 @@ pub fn start<'a>(
     }
 }
 
-/// Validates `value` and forwards it, or says why it is dropped.
+/// Validates `value` and forwards it (without the later list-members of a
+/// repeated key), or says why it is dropped.
 fn trace_state_action<'v, 'a>(
     value: &'v [u8],
     keep: impl FnOnce(&'v str) -> Cow<'a, str>,
 ) -> TraceStateAction<'a> {
     match tracestate::validate(value) {
         Ok(valid) if valid.is_empty() => TraceStateAction::Remove(TraceStateDropped::Empty),
-        Ok(valid) => TraceStateAction::Forward(keep(valid.as_str())),
+        Ok(valid) => TraceStateAction::Forward(match valid.header() {
+            Cow::Borrowed(value) => keep(value),
+            // A repeated key's later list-members left out.
+            Cow::Owned(value) => Cow::Owned(value),
+        }),
         Err(e) => TraceStateAction::Remove(TraceStateDropped::Invalid(e)),
     }
 }

@@ -240,8 +240,22 @@ fn tracestate_is_merged_validated_and_bounded() {
         ),
         (vec![m33.as_str()], None, "33 members: dropped entirely"),
         (vec!["A=1"], None, "uppercase key"),
-        (vec!["a=1,a=2"], None, "duplicate key"),
-        (vec!["a=1", "a=2"], None, "duplicate key across headers"),
+        (
+            vec!["a=1,a=2"],
+            Some("a=1"),
+            "duplicate key: the first member kept",
+        ),
+        (
+            vec!["a=1,b=2", "a=3"],
+            Some("a=1,b=2"),
+            "duplicate key across headers: the later one dropped",
+        ),
+        (
+            vec!["foo@bar=1,foo@=2,t1@v=3"],
+            Some("foo@bar=1,foo@=2,t1@v=3"),
+            "Level 2 keys with `@`",
+        ),
+        (vec!["@foo=1"], None, "a key may not start with `@`"),
         (vec!["a=x\ty"], None, "tab inside a value"),
         (vec!["a=caf\u{e9}"], None, "non-ASCII value"),
         (

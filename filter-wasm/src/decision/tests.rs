@@ -131,6 +131,49 @@ fn repeated_tracestate_headers_are_combined_in_order() {
 }
 
 #[test]
+fn a_repeated_tracestate_key_loses_only_its_later_members() {
+    // Repeated keys are not an invalid header: the first member of each
+    // key travels on, and so does the parent.
+    // <https://www.w3.org/TR/trace-context-2/#combined-header-value>
+    let d = decide(
+        &[
+            ("traceparent", TP),
+            ("tracestate", "foo=1,bar=2"),
+            ("tracestate", "foo=3"),
+        ],
+        1.0,
+        false,
+    );
+    assert_eq!(
+        d.tracestate,
+        TraceStateAction::Forward(Cow::Owned("foo=1,bar=2".to_owned()))
+    );
+    assert_eq!(d.rejected_parent, None);
+    assert_eq!(
+        d.context.trace_id,
+        parse(TP).trace_id,
+        "the trace continues"
+    );
+}
+
+#[test]
+fn a_bad_tracestate_never_costs_the_traceparent() {
+    for bad in ["UPPER=1", "k=v=w", "@foo=1", "k"] {
+        let d = decide(&[("traceparent", TP), ("tracestate", bad)], 1.0, false);
+        assert!(
+            matches!(
+                d.tracestate,
+                TraceStateAction::Remove(TraceStateDropped::Invalid(_))
+            ),
+            "{bad}: {:?}",
+            d.tracestate
+        );
+        assert_eq!(d.rejected_parent, None, "{bad}");
+        assert_eq!(d.context.trace_id, parse(TP).trace_id, "{bad}");
+    }
+}
+
+#[test]
 fn tracestate_without_a_valid_parent_is_removed() {
     let d = decide(&[("tracestate", "a=1")], 1.0, false);
     assert_eq!(

@@ -9,8 +9,15 @@
 //! The input is the combined value of every `tracestate` header: Envoy joins
 //! repeated headers with `,`, which is the spec's own combining rule
 //! (<https://www.w3.org/TR/trace-context-2/#combined-header-value>). A value
-//! that fails validation is dropped whole, never repaired.
+//! that fails validation is dropped whole, never repaired, with one
+//! exception: a repeated key keeps its first list-member and loses the
+//! later ones, since "only one entry per key is allowed" and the leftmost
+//! is the most recent position
+//! (<https://www.w3.org/TR/trace-context-2/#combined-header-value>,
+//! <https://www.w3.org/TR/trace-context-2/#mutating-the-tracestate-field>).
 //! <https://www.w3.org/TR/trace-context-2/#tracestate-parsing>
+
+use std::borrow::Cow;
 
 use core::fmt;
 use core::iter::FusedIterator;
@@ -19,17 +26,9 @@ use core::iter::FusedIterator;
 /// <https://www.w3.org/TR/trace-context-2/#list>
 pub const MAX_MEMBERS: usize = 32;
 
-/// Longest simple key, and longest multi-tenant key (`tenant@system`).
+/// Longest key: `( lcalpha / DIGIT ) 0*255( keychar )`.
 /// <https://www.w3.org/TR/trace-context-2/#key>
 pub const MAX_KEY_LEN: usize = 256;
-
-/// Longest `tenant-id` of a multi-tenant key.
-/// <https://www.w3.org/TR/trace-context-2/#key>
-const MAX_TENANT_LEN: usize = 241;
-
-/// Longest `system-id` of a multi-tenant key.
-/// <https://www.w3.org/TR/trace-context-2/#key>
-const MAX_SYSTEM_LEN: usize = 14;
 
 /// Longest value.
 /// <https://www.w3.org/TR/trace-context-2/#value>
@@ -41,16 +40,22 @@ pub const MAX_VALUE_LEN: usize = 256;
 pub struct TraceState<'a> {
     /// The validated input, surrounding OWS trimmed.
     value: &'a str,
-    /// Number of non-empty list-members.
+    /// Number of list-members kept (non-empty, first of their key).
     len: usize,
+    /// Bit `i` set: non-empty list-member `i` repeats an earlier key and
+    /// is dropped.
+    repeated: u32,
 }
 
 /// The `(key, value)` pairs of a [`TraceState`], in header order (most
-/// recently updated first), empty list-members skipped.
+/// recently updated first), empty and repeated list-members skipped.
 /// <https://www.w3.org/TR/trace-context-2/#list>
 #[derive(Clone, Debug)]
 pub struct Members<'a> {
     entries: Entries<'a>,
+    /// Index of the next non-empty list-member.
+    index: usize,
+    repeated: u32,
 }
 
 /// Why a `tracestate` value was rejected; the whole header is then dropped.
@@ -79,11 +84,12 @@ pub enum TraceStateError {
         /// Index of the list-member.
         index: usize,
     },
-    /// A key is empty, too long, or has a character the grammar forbids
-    /// (uppercase, space, a second `@`...).
+    /// A key is empty, longer than 256 characters, starts with something
+    /// other than a lowercase letter or a digit, or has a character the
+    /// grammar forbids (uppercase, space, `.`...).
     /// <https://www.w3.org/TR/trace-context-2/#key>
     #[error(
-        "tracestate list-member {index} has an invalid key (lowercase simple key of at most 256 characters, or tenant@system)"
+        "tracestate list-member {index} has an invalid key (1 to 256 of a-z 0-9 _ - * / @, starting with a-z or 0-9)"
     )]
     InvalidKey {
         /// Index of the list-member.
@@ -99,15 +105,6 @@ pub enum TraceStateError {
         /// Index of the list-member.
         index: usize,
     },
-    /// A key appears twice.
-    /// <https://www.w3.org/TR/trace-context-2/#tracestate-parsing>
-    #[error("tracestate list-member {index} repeats the key of list-member {first}")]
-    DuplicateKey {
-        /// Index of the repeated list-member.
-        index: usize,
-        /// Index of the earlier list-member with the same key.
-        first: usize,
-    },
 }
 
 /// Validates a combined `tracestate` value without allocating.
@@ -115,9 +112,11 @@ pub enum TraceStateError {
 /// List-members are separated by `,` with optional spaces and tabs around
 /// them; empty members are allowed and not counted
 /// (<https://www.w3.org/TR/trace-context-2/#list>). Each non-empty member
-/// is `key=value` with no spaces around `=`; keys must be unique
+/// is `key=value` with no spaces around `=`
 /// (<https://www.w3.org/TR/trace-context-2/#key>,
-/// <https://www.w3.org/TR/trace-context-2/#value>). Spaces and tabs before a
+/// <https://www.w3.org/TR/trace-context-2/#value>). A key that repeats an
+/// earlier one is not an error: that later list-member is marked dropped
+/// ([`TraceState::header`] leaves it out). Spaces and tabs before a
 /// `,` or at the end are OWS, not part of a value; spaces after `=` are part
 /// of the value, as the grammar allows.
 ///
@@ -128,7 +127,8 @@ pub enum TraceStateError {
 /// # Errors
 ///
 /// A [`TraceStateError`] naming the first offending list-member and the
-/// problem; the caller then drops the whole header.
+/// problem; the caller then drops the whole header (and keeps the
+/// `traceparent`).
 pub fn validate(input: &[u8]) -> Result<TraceState<'_>, TraceStateError> {
     let value = core::str::from_utf8(input).map_err(|e| TraceStateError::NotUtf8 {
         offset: e.valid_up_to(),
@@ -140,6 +140,7 @@ pub fn validate(input: &[u8]) -> Result<TraceState<'_>, TraceStateError> {
     // set and no allocation, and the hashes skip most string comparisons.
     let mut keys: [(u64, &str); MAX_MEMBERS] = [(0, ""); MAX_MEMBERS];
     let mut len = 0;
+    let mut repeated = 0u32;
     for (index, member) in non_empty(value).enumerate() {
         let Some(slot) = keys.get_mut(index) else {
             return Err(TraceStateError::TooManyMembers {
@@ -157,31 +158,56 @@ pub fn validate(input: &[u8]) -> Result<TraceState<'_>, TraceStateError> {
         let hash = fnv1a(key);
         *slot = (hash, key);
         let earlier = keys.get(..index).unwrap_or_default();
-        if let Some(first) = earlier.iter().position(|&(h, k)| h == hash && k == key) {
-            return Err(TraceStateError::DuplicateKey { index, first });
+        if earlier.iter().any(|&(h, k)| h == hash && k == key) {
+            // `index` < 32 here (`keys` has 32 slots).
+            repeated |= 1 << index;
+        } else {
+            len += 1;
         }
-        len += 1;
     }
-    Ok(TraceState { value, len })
+    Ok(TraceState {
+        value,
+        len,
+        repeated,
+    })
 }
 
 // === impl TraceState ===
 
 impl<'a> TraceState<'a> {
-    /// The value to forward: the validated input with surrounding OWS
-    /// trimmed.
-    pub fn as_bytes(&self) -> &'a [u8] {
-        self.value.as_bytes()
-    }
-
-    /// The value to forward, as a string.
+    /// The validated input with surrounding OWS trimmed, repeated keys
+    /// included: what came in. [`header`](Self::header) is what goes out.
     pub fn as_str(&self) -> &'a str {
         self.value
     }
 
-    /// Number of non-empty list-members.
+    /// The value to forward: the input as received (borrowed) when no key
+    /// repeats, else its kept list-members joined with `,` (the only case
+    /// that allocates).
+    pub fn header(&self) -> Cow<'a, str> {
+        if self.repeated == 0 {
+            return Cow::Borrowed(self.value);
+        }
+        let mut out = String::with_capacity(self.value.len());
+        for (key, value) in self.members() {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(key);
+            out.push('=');
+            out.push_str(value);
+        }
+        Cow::Owned(out)
+    }
+
+    /// Number of list-members kept: non-empty, and the first of their key.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Number of list-members dropped because their key came earlier.
+    pub fn repeated(&self) -> usize {
+        self.repeated.count_ones() as usize
     }
 
     /// Whether there are no list-members (the header was empty, OWS or
@@ -191,17 +217,20 @@ impl<'a> TraceState<'a> {
         self.len == 0
     }
 
-    /// The `(key, value)` pairs, in header order.
+    /// The kept `(key, value)` pairs, in header order.
     pub fn members(&self) -> Members<'a> {
         Members {
             entries: Entries::new(self.value),
+            index: 0,
+            repeated: self.repeated,
         }
     }
 }
 
 impl fmt::Display for TraceState<'_> {
+    /// The value to forward ([`header`](Self::header)).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.value)
+        f.write_str(&self.header())
     }
 }
 
@@ -211,11 +240,19 @@ impl<'a> Iterator for Members<'a> {
     type Item = (&'a str, &'a str);
 
     fn next(&mut self) -> Option<Self::Item> {
-        // Validated members always split; an entry that did not would be
-        // skipped rather than panic.
-        self.entries
-            .by_ref()
-            .find_map(|member| split_at_byte(member, b'='))
+        loop {
+            let member = self.entries.find(|member| !member.is_empty())?;
+            let index = self.index;
+            self.index += 1;
+            if index < MAX_MEMBERS && self.repeated & (1 << index) != 0 {
+                continue;
+            }
+            // Validated members always split; an entry that did not would
+            // be skipped rather than panic.
+            if let Some(pair) = split_at_byte(member, b'=') {
+                return Some(pair);
+            }
+        }
     }
 }
 
@@ -287,41 +324,24 @@ fn trim_ows(s: &str) -> &str {
     s.get(start..end).unwrap_or_default()
 }
 
-/// `lcalpha / DIGIT / "_" / "-" / "*" / "/"`.
+/// `keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`.
 /// <https://www.w3.org/TR/trace-context-2/#key>
 fn is_key_char(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
 }
 
-/// `key = simple-key / multi-tenant-key`:
-///
-/// ```text
-/// simple-key       = lcalpha 0*255( keychar )
-/// multi-tenant-key = tenant-id "@" system-id
-/// tenant-id        = ( lcalpha / DIGIT ) 0*240( keychar )
-/// system-id        = lcalpha 0*13( keychar )
-/// ```
+/// `key = ( lcalpha / DIGIT ) 0*255( keychar )`: Level 2 folds Level 1's
+/// `tenant@system` form into the one rule, so `@` may stand anywhere but
+/// first, any number of times (`foo@bar`, `foo@`, a 254-character tenant
+/// before `@v`).
 /// <https://www.w3.org/TR/trace-context-2/#key>
 fn is_valid_key(key: &str) -> bool {
-    match split_at_byte(key, b'@') {
-        None => {
-            let bytes = key.as_bytes();
-            bytes.len() <= MAX_KEY_LEN
-                && bytes.first().is_some_and(u8::is_ascii_lowercase)
-                && bytes.iter().copied().all(is_key_char)
-        }
-        Some((tenant, system)) => {
-            let (tenant, system) = (tenant.as_bytes(), system.as_bytes());
-            tenant.len() <= MAX_TENANT_LEN
-                && tenant
-                    .first()
-                    .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                && tenant.iter().copied().all(is_key_char)
-                && system.len() <= MAX_SYSTEM_LEN
-                && system.first().is_some_and(u8::is_ascii_lowercase)
-                && system.iter().copied().all(is_key_char)
-        }
-    }
+    let bytes = key.as_bytes();
+    bytes.len() <= MAX_KEY_LEN
+        && bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.iter().copied().all(is_key_char)
 }
 
 /// `nblk-chr = %x21-2B / %x2D-3C / %x3E-7E`: printable ASCII except space,

@@ -39,7 +39,8 @@
 //!   request headers the filter reads), [`ids`], [`sampler`],
 //!   [`span_context`] (the context of the proxy's span);
 //! - [`decision`]: what the filter does with one request (parent,
-//!   upstream `traceparent`, `tracestate`, the CLIENT child);
+//!   upstream `traceparent`, `tracestate`, the CLIENT child), and
+//!   [`traceresponse`] (the experimental response header);
 //! - spans and export: [`span`] (HTTP semantic conventions),
 //!   [`response_flags`], [`export`] (OTLP encoding, the batch, the target);
 //! - [`config`] (types, validation, the JSON reader), [`cel`] and
@@ -66,6 +67,7 @@ pub mod sampler;
 pub mod span;
 pub mod span_context;
 pub mod traceparent;
+pub mod traceresponse;
 pub mod tracestate;
 
 #[cfg(target_arch = "wasm32")]

@@ -172,6 +172,11 @@ impl FilterConfig {
         self.with_member("spawn_upstream_span", on)
     }
 
+    /// Sets `traceresponse` (`"off"`, `"on"` or `"strip"`).
+    pub fn with_traceresponse(self, mode: &str) -> Self {
+        self.with_member("traceresponse", mode)
+    }
+
     /// Sets `attributes.connection`.
     pub fn with_connection_attributes(self, on: bool) -> Self {
         self.with_member("attributes.connection", on)

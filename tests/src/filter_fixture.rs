@@ -28,6 +28,8 @@ pub struct Request {
     pub source_address: String,
     /// Envoy `xds.cluster_name`.
     pub cluster: String,
+    /// Response headers the upstream sends besides `:status`.
+    pub response_headers: Vec<(String, String)>,
 }
 
 // === impl Request ===
@@ -49,7 +51,14 @@ impl Request {
             protocol: "HTTP/1.1".into(),
             source_address: "10.1.2.3:40000".into(),
             cluster: "orders".into(),
+            response_headers: Vec::new(),
         }
+    }
+
+    /// Adds a response header the upstream sends.
+    pub fn response_header(mut self, name: &str, value: &str) -> Self {
+        self.response_headers.push((name.into(), value.into()));
+        self
     }
 
     /// Adds a request header (repeats allowed).
@@ -191,8 +200,13 @@ impl FilterHarness {
             self.host
                 .set_stream_property(stream, &["response", "code"], int_property(status));
             let code = status.to_string();
-            self.host
-                .on_response_headers(stream, &[(":status", code.as_str())], true)?;
+            let mut headers = vec![(":status", code.as_str())];
+            headers.extend(
+                req.response_headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            self.host.on_response_headers(stream, &headers, true)?;
         }
         self.host.advance(std::time::Duration::from_millis(3));
         self.host.finish_stream(stream)

@@ -30,6 +30,8 @@ pub struct FilterTweaks {
     pub all: FilterConfig,
     /// Set over the inbound instances only, after `all`.
     pub inbound: FilterConfig,
+    /// Set over the gateway's instance only, last.
+    pub gateway: FilterConfig,
 }
 
 // === impl FilterTweaks ===
@@ -49,6 +51,7 @@ impl FilterTweaks {
         Self {
             all: FilterConfig::new().with_collector(protocol),
             inbound: FilterConfig::new(),
+            gateway: FilterConfig::new(),
         }
     }
 
@@ -64,7 +67,18 @@ impl FilterTweaks {
         self
     }
 
-    /// `shipped` with the tweaks applied.
+    /// Sets more members over the gateway's instance only.
+    pub fn with_gateway(mut self, f: impl FnOnce(FilterConfig) -> FilterConfig) -> Self {
+        self.gateway = f(self.gateway);
+        self
+    }
+
+    /// `shipped` gateway configuration with the tweaks applied.
+    pub fn apply_gateway(&self, shipped: FilterConfig) -> FilterConfig {
+        self.apply(shipped).merged(&self.gateway)
+    }
+
+    /// `shipped` with the tweaks applied (not the gateway's own).
     pub fn apply(&self, shipped: FilterConfig) -> FilterConfig {
         let inbound = shipped.direction() == Some(Direction::Inbound);
         let config = shipped.merged(&self.all);
@@ -120,7 +134,7 @@ pub fn render_gateway(
         ports,
         &collector(receiver),
         &filter_wasm()?,
-        |c| tweaks.apply(c),
+        |c| tweaks.apply_gateway(c),
         &[],
     )?)
 }

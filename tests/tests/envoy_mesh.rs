@@ -390,6 +390,57 @@ async fn incoming_context_is_continued_or_restarted() {
     );
 }
 
+/// The experimental `traceresponse`: a caller learns the span that served
+/// it, and a gateway can keep the mesh's spans from leaving it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traceresponse_names_the_serving_span_and_a_gateway_can_strip_it() {
+    let _serial = SERIAL.lock().await;
+    let valid = format!("00-{TRACE}-{PARENT}-01");
+    let headers = [("traceparent", valid.as_str())];
+    let on = |c: meshtrace_harness::filter_config::FilterConfig| c.with_traceresponse("on");
+    let cases = [
+        (
+            "the gateway answers with its own span",
+            "on",
+            Some("gateway"),
+        ),
+        (
+            "an inner proxy's value passes an `off` gateway",
+            "off",
+            Some("service-a"),
+        ),
+        ("a `strip` gateway removes it", "strip", None),
+    ];
+    for (reason, gateway_mode, answered_by) in cases {
+        let tweaks = FilterTweaks::http()
+            .with_inbound(on)
+            .with_gateway(|c| c.with_traceresponse(gateway_mode));
+        let mesh = Mesh::start(&tweaks).await.expect("mesh starts");
+        let resp = http_get(mesh.edge_port, "/v", &headers)
+            .await
+            .expect("request");
+        assert_eq!(resp.status, 200, "{reason}");
+        let values: Vec<&str> = resp
+            .headers
+            .get_all("traceresponse")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let spans = mesh.receiver.wait_for_spans(4, WAIT).await;
+        match answered_by {
+            Some(service) => {
+                let server = find(&spans, service, SERVER);
+                assert_eq!(
+                    values,
+                    [format!("00-{TRACE}-{}-01", server.span_id())],
+                    "{reason}"
+                );
+            }
+            None => assert!(values.is_empty(), "{reason}: {values:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampling_ratio_zero_exports_nothing_but_propagates_and_follows_sampled_parents() {
     let _serial = SERIAL.lock().await;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{
     AttributesConfig, BatchConfig, CollectorConfig, Config, ConfigError, Direction, FieldError,
-    Protocol, ResourceValue, SamplerConfig,
+    Protocol, ResourceValue, SamplerConfig, TraceResponseMode,
 };
 
 // === impl Config ===
@@ -148,6 +148,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
             "batch",
             "resource",
             "attributes",
+            "traceresponse",
         ],
         &mut errors,
     );
@@ -180,6 +181,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
         batch: batch(&root, &mut errors),
         resource: resource(&root, &mut errors),
         attributes: attributes(&root, &mut errors),
+        traceresponse: traceresponse(&root, &mut errors),
     };
     if errors.is_empty() {
         Ok(config)
@@ -310,6 +312,22 @@ fn resource(root: &Object<'_>, errors: &mut Errors) -> Vec<(String, ResourceValu
         out.push((key.clone(), v));
     }
     out
+}
+
+fn traceresponse(root: &Object<'_>, errors: &mut Errors) -> TraceResponseMode {
+    let mode = match root.get("traceresponse") {
+        None => return TraceResponseMode::default(),
+        Some(Value::String(s)) => TraceResponseMode::from_name(s),
+        Some(_) => None,
+    };
+    mode.unwrap_or_else(|| {
+        problem(
+            errors,
+            "traceresponse".into(),
+            "must be \"off\", \"on\" or \"strip\"",
+        );
+        TraceResponseMode::default()
+    })
 }
 
 fn attributes(root: &Object<'_>, errors: &mut Errors) -> AttributesConfig {

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+pub use crate::traceresponse::TraceResponseMode;
+
 /// Default collector cluster name (the cluster in the shipped Envoy configs).
 pub const DEFAULT_COLLECTOR_CLUSTER: &str = "otel_collector";
 /// Default OTLP/HTTP path.
@@ -71,6 +73,11 @@ pub struct Config {
     pub resource: Vec<(String, ResourceValue)>,
     /// Opt-in span attributes.
     pub attributes: AttributesConfig,
+    /// The experimental `traceresponse` response header (W3C Trace Context
+    /// Level 3 editor's draft): `"off"` (default, responses untouched),
+    /// `"on"` (answer with this proxy's span; `direction: inbound` only)
+    /// or `"strip"` (remove an upstream's, add none: for a gateway).
+    pub traceresponse: TraceResponseMode,
 }
 
 /// `collector { ... }`.

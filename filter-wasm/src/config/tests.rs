@@ -29,6 +29,59 @@ fn minimal_config_gets_documented_defaults() {
     assert!(!c.attributes.connection);
     assert!(!c.spawn_upstream_span);
     assert!(c.service_name.is_none());
+    assert_eq!(c.traceresponse, TraceResponseMode::Off, "experimental: off");
+}
+
+#[test]
+fn traceresponse_is_off_on_or_strip_and_on_is_inbound_only() {
+    for (json, mode) in [
+        (
+            r#"{"direction":"inbound","traceresponse":"on"}"#,
+            TraceResponseMode::On,
+        ),
+        (
+            r#"{"direction":"outbound","traceresponse":"strip"}"#,
+            TraceResponseMode::Strip,
+        ),
+        (
+            r#"{"direction":"inbound","traceresponse":"off"}"#,
+            TraceResponseMode::Off,
+        ),
+    ] {
+        assert_eq!(
+            Config::from_json(json.as_bytes())
+                .expect(json)
+                .traceresponse,
+            mode
+        );
+    }
+    for (json, field, fragment) in [
+        (
+            r#"{"direction":"inbound","traceresponse":"yes"}"#,
+            "traceresponse",
+            "\"off\", \"on\" or \"strip\"",
+        ),
+        (
+            r#"{"direction":"inbound","traceresponse":true}"#,
+            "traceresponse",
+            "\"off\"",
+        ),
+        (
+            r#"{"direction":"outbound","traceresponse":"on"}"#,
+            "traceresponse",
+            "needs direction \"inbound\"",
+        ),
+    ] {
+        let ConfigError::Invalid(errors) = err(json) else {
+            panic!("{json}: expected field errors");
+        };
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == field && e.problem.contains(fragment)),
+            "{json}: {errors:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Range and consistency checks on a parsed [`Config`], and what the
 //! configuration derives (the export calls' `:authority`).
 
-use super::{Config, Direction, FieldError, ResourceValue};
+use super::{Config, Direction, FieldError, ResourceValue, TraceResponseMode};
 
 impl Config {
     /// Checks value ranges, returning every problem found.
@@ -22,6 +22,12 @@ impl Config {
             bad(
                 "spawn_upstream_span",
                 "needs direction \"inbound\" (an outbound filter already reports the CLIENT span)",
+            );
+        }
+        if self.traceresponse == TraceResponseMode::On && self.direction == Direction::Outbound {
+            bad(
+                "traceresponse",
+                "\"on\" needs direction \"inbound\" (the callee's proxy answers with its span)",
             );
         }
         let c = &self.collector;

@@ -5,8 +5,9 @@
 //! ([`crate::headers`]); from it the filter takes every `traceparent` and
 //! `tracestate` value, decides the span context and rewrites `traceparent`
 //! upstream, and, for a sampled request only, the span's attributes.
-//! Response headers: `:status`. Log phase (stream end): finish the span and
-//! queue it. Envoy attributes that are not headers cost a `get_property`
+//! Response headers: `:status`, and the experimental `traceresponse` set
+//! or stripped ([`crate::traceresponse`]; one host call, none when off).
+//! Log phase (stream end): finish the span and queue it. Envoy attributes that are not headers cost a `get_property`
 //! each, so they are read only where they are needed: `response.flags`
 //! when there was no response, `xds.cluster_name` for CLIENT spans, and
 //! the opt-in `attributes.connection` set in one CEL evaluation
@@ -29,6 +30,7 @@ use crate::headers::RequestHeaders;
 use crate::properties::{self, path};
 use crate::span::{HttpObservation, SpanRecord};
 use crate::traceparent::TRACEPARENT_LEN;
+use crate::traceresponse::{ResponseAction, TRACERESPONSE};
 
 use super::abi;
 use super::vm::{ConnectionAttributes, SharedState, VmState, now_nanos, request_flush};
@@ -40,6 +42,9 @@ const TRACESTATE: &str = "tracestate";
 pub struct HttpTracer {
     state: Option<SharedState>,
     span: Option<RequestSpan>,
+    /// What the response's `traceresponse` gets (decided with the span
+    /// context at request headers).
+    response: ResponseAction,
 }
 
 /// The opt-in connection attributes (`attributes.connection`).
@@ -62,9 +67,14 @@ fn text(bytes: Option<&[u8]>) -> Option<String> {
 /// Writes (`Some`) or removes (`None`) request header `name`; a refusal
 /// is counted (`meshtrace.header_write_failures`), and the request goes on.
 fn write_header(vm: &VmState, name: &str, value: Option<&str>) {
+    write_map(vm, MapType::HttpRequestHeaders, name, value);
+}
+
+/// [`write_header`] on any header map.
+fn write_map(vm: &VmState, map: MapType, name: &str, value: Option<&str>) {
     let result = match value {
-        Some(value) => abi::replace_header(MapType::HttpRequestHeaders, name, value),
-        None => abi::remove_header(MapType::HttpRequestHeaders, name),
+        Some(value) => abi::replace_header(map, name, value),
+        None => abi::remove_header(map, name),
     };
     if let Err(status) = result {
         debug!("meshtrace: the host refused to rewrite {name} ({status:?})");
@@ -78,10 +88,16 @@ impl HttpTracer {
     /// A context for one request; without configuration it passes traffic
     /// through untouched.
     pub fn new(state: Option<SharedState>) -> Self {
-        Self { state, span: None }
+        Self {
+            state,
+            span: None,
+            response: ResponseAction::Leave,
+        }
     }
 
-    fn start(vm: &mut VmState) -> Option<RequestSpan> {
+    /// The request's span when it is sampled, and what its response's
+    /// `traceresponse` gets.
+    fn start(vm: &mut VmState) -> (Option<RequestSpan>, ResponseAction) {
         let raw = abi::header_pairs(MapType::HttpRequestHeaders).unwrap_or_default();
         let headers = RequestHeaders::scan(&raw).unwrap_or_else(|e| {
             debug!("meshtrace: unreadable request header map ({e}); no incoming context");
@@ -119,11 +135,12 @@ impl HttpTracer {
             }
         };
 
+        let response = vm.traceresponse.action(&context);
         if !context.is_sampled() {
-            return None;
+            return (None, response);
         }
         vm.metrics.span_started();
-        Some(RequestSpan {
+        let span = RequestSpan {
             context,
             upstream_span_id,
             trace_state: trace_state.map(|value| value.into_owned()),
@@ -137,7 +154,23 @@ impl HttpTracer {
                 request_id: text(headers.request_id),
                 ..HttpObservation::default()
             },
-        })
+        };
+        (Some(span), response)
+    }
+
+    /// Sets or removes the response's `traceresponse`.
+    fn respond(&self, action: ResponseAction) {
+        let value = match action {
+            ResponseAction::Leave => return,
+            ResponseAction::Set(value) => Some(value),
+            ResponseAction::Strip => None,
+        };
+        let Some(Ok(vm)) = self.state.as_ref().map(|s| s.try_borrow()) else {
+            return;
+        };
+        let mut buf = [0u8; TRACEPARENT_LEN];
+        let value = value.map(|v| v.format(&mut buf));
+        write_map(&vm, MapType::HttpResponseHeaders, TRACERESPONSE, value);
     }
 
     fn finish(vm: &mut VmState, mut span: RequestSpan) {
@@ -224,12 +257,14 @@ impl HttpContext for HttpTracer {
         if let Some(state) = &self.state
             && let Ok(mut vm) = state.try_borrow_mut()
         {
-            self.span = Self::start(&mut vm);
+            (self.span, self.response) = Self::start(&mut vm);
         }
         Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let action = std::mem::replace(&mut self.response, ResponseAction::Leave);
+        self.respond(action);
         if let Some(span) = &mut self.span {
             span.http.status_code = abi::header_value(MapType::HttpResponseHeaders, ":status")
                 .and_then(|b| decision::response_status(&b));

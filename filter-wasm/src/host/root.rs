@@ -96,6 +96,7 @@ impl TracingRoot {
             },
             spawn_upstream_span: config.spawn_upstream_span,
             capture_query: config.attributes.url_query,
+            traceresponse: config.traceresponse,
             sampler: Sampler::ratio(config.sampler.ratio),
             ids: IdGenerator::from_entropy(now_nanos()),
             batcher: Batcher::new(&config.batch),
@@ -217,9 +218,10 @@ impl RootContext for TracingRoot {
             return false;
         }
         info!(
-            "meshtrace: configured: direction={:?} spawn_upstream_span={} collector={} protocol={:?} batch.max_spans={} connection_attributes={}",
+            "meshtrace: configured: direction={:?} spawn_upstream_span={} traceresponse={} collector={} protocol={:?} batch.max_spans={} connection_attributes={}",
             config.direction,
             config.spawn_upstream_span,
+            config.traceresponse.name(),
             config.collector.cluster,
             config.collector.protocol,
             config.batch.max_spans,

@@ -15,6 +15,7 @@ use crate::export::target::{ExportTarget, FailureLog};
 use crate::ids::IdGenerator;
 use crate::sampler::Sampler;
 use crate::span::SpanKind;
+use crate::traceresponse::TraceResponseMode;
 
 use super::abi;
 use super::metrics::Metrics;
@@ -30,6 +31,8 @@ pub struct VmState {
     pub spawn_upstream_span: bool,
     /// Record `url.query`.
     pub capture_query: bool,
+    /// What responses get as `traceresponse`.
+    pub traceresponse: TraceResponseMode,
     /// Root sampling.
     pub sampler: Sampler,
     /// Span and trace ids.

@@ -22,9 +22,9 @@ use std::fmt;
 /// (case-insensitive) leaves it enabled.
 pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
 
-/// Comma-separated propagators: `tracecontext`, `baggage`, `none`.
-/// Default `tracecontext,baggage`. Unknown names are warned about and
-/// skipped.
+/// Comma-separated propagators: `tracecontext`, `baggage`, `b3` (B3
+/// single header), `b3multi` (B3 `X-B3-*` headers), `none`. Default
+/// `tracecontext,baggage`. Unknown names are warned about and skipped.
 pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 
 /// The span exporter: `otlp` (default), `console` (spans printed to
@@ -92,6 +92,12 @@ pub enum PropagatorKind {
     TraceContext,
     /// W3C Baggage (`baggage`).
     Baggage,
+    /// B3 single header (`b3: {trace}-{span}-{sampled}`), as OpenTelemetry
+    /// names it in `OTEL_PROPAGATORS`.
+    B3,
+    /// B3 multiple headers (`X-B3-TraceId`, `X-B3-SpanId`,
+    /// `X-B3-Sampled`, `X-B3-Flags`).
+    B3Multi,
 }
 
 /// The span exporter named in [`OTEL_TRACES_EXPORTER`].
@@ -195,6 +201,8 @@ pub fn parse_propagators(value: Option<&str>) -> (Vec<PropagatorKind>, Vec<EnvWa
         let kind = match name.to_ascii_lowercase().as_str() {
             "tracecontext" => PropagatorKind::TraceContext,
             "baggage" => PropagatorKind::Baggage,
+            "b3" => PropagatorKind::B3,
+            "b3multi" => PropagatorKind::B3Multi,
             "none" => {
                 none = true;
                 continue;
@@ -203,7 +211,7 @@ pub fn parse_propagators(value: Option<&str>) -> (Vec<PropagatorKind>, Vec<EnvWa
                 warnings.push(EnvWarning {
                     variable: OTEL_PROPAGATORS,
                     value: name.to_owned(),
-                    fallback: "this propagator is ignored (known: tracecontext, baggage, none)",
+                    fallback: "this propagator is ignored (known: tracecontext, baggage, b3, b3multi, none)",
                 });
                 continue;
             }
@@ -306,7 +314,7 @@ mod tests {
 
     #[test]
     fn propagators_parse_known_names_and_warn_on_others() {
-        use PropagatorKind::{Baggage, TraceContext};
+        use PropagatorKind::{B3, B3Multi, Baggage, TraceContext};
         for (value, want, warned, why) in [
             (None, vec![TraceContext, Baggage], 0, "default"),
             (Some("tracecontext"), vec![TraceContext], 0, "one"),
@@ -320,10 +328,16 @@ mod tests {
             (Some("none"), vec![], 0, "none"),
             (Some("tracecontext,none"), vec![], 0, "none wins"),
             (
-                Some("b3,tracecontext"),
+                Some("xray,tracecontext"),
                 vec![TraceContext],
                 1,
                 "unknown skipped",
+            ),
+            (
+                Some("tracecontext,b3,b3multi"),
+                vec![TraceContext, B3, B3Multi],
+                0,
+                "B3 single and multi",
             ),
             (Some("xray"), vec![], 1, "only unknown"),
             (
@@ -341,10 +355,10 @@ mod tests {
 
     #[test]
     fn unknown_propagator_warning_names_the_value() {
-        let (_, warnings) = parse_propagators(Some("b3multi"));
+        let (_, warnings) = parse_propagators(Some("jaeger"));
         let text = warnings[0].to_string();
         assert!(text.contains("OTEL_PROPAGATORS"), "{text}");
-        assert!(text.contains("b3multi"), "{text}");
+        assert!(text.contains("jaeger"), "{text}");
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! | `tracing` bridge level | — | [`Builder::with_tracing_level`] (default `INFO`) |
 //! | shutdown bound | — | [`Builder::with_shutdown_timeout`] |
 
+mod b3;
 pub mod env;
 mod guard;
 mod processor;
@@ -476,6 +477,10 @@ fn propagator(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
             match kind {
                 PropagatorKind::TraceContext => Box::new(TraceContextPropagator::new()),
                 PropagatorKind::Baggage => Box::new(BaggagePropagator::new()),
+                // Each extracts both B3 forms (single first); they differ in
+                // what they inject.
+                PropagatorKind::B3 => Box::new(b3::B3Single::new()),
+                PropagatorKind::B3Multi => Box::new(b3::multi()),
             }
         })
         .collect::<Vec<_>>();
@@ -573,6 +578,12 @@ mod tests {
                 "trace context only",
             ),
             (&[], &[], "none: a no-op"),
+            (&[PropagatorKind::B3], &["b3"], "B3 single"),
+            (
+                &[PropagatorKind::B3Multi],
+                &["x-b3-flags", "x-b3-sampled", "x-b3-spanid", "x-b3-traceid"],
+                "B3 multi",
+            ),
         ] {
             let propagator = propagator(kinds);
             // The composite's field order is unspecified.

@@ -162,6 +162,12 @@ fn child_scenario() {
         export_path_spans();
         let mut carrier = HashMap::new();
         global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+        // What a receiver with the same propagators reads back.
+        let extracted = global::get_text_map_propagator(|p| p.extract(&carrier));
+        println!(
+            "CHILD extracted_span={}",
+            extracted.span().span_context().span_id()
+        );
         for (key, value) in carrier.into_iter().collect::<BTreeMap<_, _>>() {
             println!("CHILD inject {key}={value}");
         }

@@ -26,6 +26,23 @@ fn propagators_choose_what_is_injected() {
         ),
         (Some("baggage"), &["baggage"], "baggage only"),
         (Some("none"), &[], "none injects nothing"),
+        (Some("b3"), &["b3"], "B3 single header"),
+        (
+            Some("b3multi"),
+            &["x-b3-sampled", "x-b3-spanid", "x-b3-traceid"],
+            "B3 multiple headers",
+        ),
+        (
+            Some("tracecontext,b3multi"),
+            &[
+                "traceparent",
+                "tracestate",
+                "x-b3-sampled",
+                "x-b3-spanid",
+                "x-b3-traceid",
+            ],
+            "W3C and B3 together",
+        ),
     ] {
         let mut vars = vec![];
         if let Some(value) = value {
@@ -38,11 +55,25 @@ fn propagators_choose_what_is_injected() {
         if let Some(baggage) = injected.get("baggage") {
             assert_eq!(baggage, "tenant=acme", "{why}");
         }
+        let parent = run.value("parent_span").expect("the parent span id");
         if let Some(traceparent) = injected.get("traceparent") {
-            let parent = run.value("parent_span").expect("the parent span id");
             assert!(
                 traceparent.contains(parent),
                 "{why}: {traceparent} carries {parent}"
+            );
+        }
+        if let Some(b3) = injected.get("b3") {
+            assert!(b3.contains(&format!("-{parent}-1")), "{why}: {b3}");
+        }
+        if let Some(span) = injected.get("x-b3-spanid") {
+            assert_eq!(span, parent, "{why}");
+            assert_eq!(injected.get("x-b3-sampled").map(String::as_str), Some("1"));
+        }
+        if !want.is_empty() && want != ["baggage"] {
+            assert_eq!(
+                run.value("extracted_span"),
+                Some(parent),
+                "{why}: the same propagators read it back"
             );
         }
     }
@@ -54,10 +85,10 @@ fn propagators_unknown_name_is_a_warning_naming_it() {
     let run = run_child(&to_receiver(
         &receiver,
         Protocol::HttpProtobuf,
-        &[("OTEL_PROPAGATORS", "b3multi,tracecontext")],
+        &[("OTEL_PROPAGATORS", "xray,tracecontext")],
     ));
     assert!(
-        run.stderr.contains("OTEL_PROPAGATORS") && run.stderr.contains("b3multi"),
+        run.stderr.contains("OTEL_PROPAGATORS") && run.stderr.contains("xray"),
         "warning on stderr: {run:#?}"
     );
     let keys: Vec<_> = run.injected().into_keys().collect();

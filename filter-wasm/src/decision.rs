@@ -19,12 +19,14 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::b3::{self, B3Context, B3Error};
+use crate::config::PropagatorsConfig;
 use crate::headers::RequestHeaders;
 use crate::ids::IdGenerator;
 use crate::sampler::Sampler;
 use crate::span::{HttpObservation, SpanKind, SpanRecord};
 use crate::span_context::SpanContext;
-use crate::traceparent::{SpanId, TraceParent, TraceParentError};
+use crate::traceparent::{SpanId, TraceFlags, TraceParent, TraceParentError};
 use crate::tracestate::{self, TraceStateError};
 
 /// The decisions made at request headers.
@@ -43,6 +45,9 @@ pub struct Start<'a> {
     /// Why the incoming `traceparent` was not continued, when there was
     /// one (counted in `meshtrace.invalid_traceparent`).
     pub rejected_parent: Option<ParentRejected>,
+    /// Why the incoming B3 headers were not used, when B3 is read and
+    /// they were malformed.
+    pub rejected_b3: Option<B3Error>,
 }
 
 /// Why an incoming `traceparent` did not become the parent.
@@ -102,30 +107,69 @@ pub struct RequestSpan {
 /// `raw` is the serialized header map `headers` was scanned from (repeated
 /// `tracestate` headers are read again from it). Ids are drawn in a fixed
 /// order: this span's, then the CLIENT child's.
+///
+/// The parent: a valid `traceparent` when `tracecontext` is read; else,
+/// when B3 is read, the `b3` header, else the `X-B3-*` headers (a
+/// malformed single header falls back to the multi ones, as
+/// OpenTelemetry's B3 propagator does). A B3 sampling decision without
+/// ids starts a new trace with that decision; a deferred one leaves it to
+/// the sampler.
 pub fn start<'a>(
     headers: &RequestHeaders<'a>,
     raw: &'a [u8],
     sampler: &Sampler,
     ids: &mut IdGenerator,
     spawn_upstream_span: bool,
+    propagators: &PropagatorsConfig,
 ) -> Start<'a> {
-    let (parent, rejected_parent) = match headers.single_traceparent() {
-        Ok(None) => (None, None),
-        Ok(Some(value)) => match TraceParent::parse(value) {
-            Ok(parent) => (Some(parent), None),
-            Err(e) => (None, Some(ParentRejected::Invalid(e))),
-        },
-        Err(count) => (None, Some(ParentRejected::Repeated(count))),
+    let (w3c_parent, rejected_parent) = if propagators.tracecontext {
+        match headers.single_traceparent() {
+            Ok(None) => (None, None),
+            Ok(Some(value)) => match TraceParent::parse(value) {
+                Ok(parent) => (Some(parent), None),
+                Err(e) => (None, Some(ParentRejected::Invalid(e))),
+            },
+            Err(count) => (None, Some(ParentRejected::Repeated(count))),
+        }
+    } else {
+        (None, None)
     };
-    let context = SpanContext::start(parent.as_ref(), sampler, ids);
+    let (b3, rejected_b3) = match w3c_parent {
+        None if propagators.reads_b3() => match b3_context(headers) {
+            Ok(b3) => (b3, None),
+            Err(e) => (None, Some(e)),
+        },
+        _ => (None, None),
+    };
+    let context = match b3 {
+        Some(B3Context::Span {
+            trace_id,
+            span_id,
+            sampled,
+        }) => {
+            let sampled = sampled.unwrap_or_else(|| sampler.sample_root(&trace_id));
+            let parent = TraceParent {
+                trace_id,
+                parent_id: span_id,
+                flags: TraceFlags::default().with_sampled(sampled),
+            };
+            SpanContext::start(Some(&parent), sampler, ids)
+        }
+        Some(B3Context::SamplingOnly(sampled)) => SpanContext::root(sampled, ids),
+        None => SpanContext::start(w3c_parent.as_ref(), sampler, ids),
+    };
     let upstream_span_id = (spawn_upstream_span && context.is_sampled()).then(|| ids.span_id());
     let mut traceparent = context.traceparent();
     if let Some(id) = upstream_span_id {
         traceparent.parent_id = id;
     }
     let tracestate = match headers.combined_tracestate(raw) {
+        // Without `tracecontext` the W3C headers are not the filter's.
+        _ if !propagators.tracecontext => TraceStateAction::Absent,
         None => TraceStateAction::Absent,
-        Some(_) if parent.is_none() => TraceStateAction::Remove(TraceStateDropped::WithoutParent),
+        Some(_) if w3c_parent.is_none() => {
+            TraceStateAction::Remove(TraceStateDropped::WithoutParent)
+        }
         Some(Cow::Borrowed(value)) => trace_state_action(value, Cow::Borrowed),
         Some(Cow::Owned(value)) => trace_state_action(&value, |s| Cow::Owned(s.to_owned())),
     };
@@ -135,6 +179,20 @@ pub fn start<'a>(
         traceparent,
         tracestate,
         rejected_parent,
+        rejected_b3,
+    }
+}
+
+/// The B3 context of a request: the single header first, then the multi
+/// headers; `Ok(None)` when neither is there.
+fn b3_context(headers: &RequestHeaders<'_>) -> Result<Option<B3Context>, B3Error> {
+    let single = headers.b3.map(b3::parse_single);
+    match single {
+        Some(Ok(context)) => Ok(Some(context)),
+        Some(Err(e)) => {
+            b3::parse_multi(&headers.b3_multi).and_then(|multi| multi.ok_or(e).map(Some))
+        }
+        None => b3::parse_multi(&headers.b3_multi),
     }
 }
 

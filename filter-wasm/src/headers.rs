@@ -17,6 +17,8 @@
 
 use std::borrow::Cow;
 
+use crate::b3::MultiHeaders;
+
 /// Why a serialized map could not be read.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PairsError {
@@ -110,6 +112,10 @@ pub struct RequestHeaders<'a> {
     pub user_agent: Option<&'a [u8]>,
     /// `x-request-id`.
     pub request_id: Option<&'a [u8]>,
+    /// The first `b3` (single header).
+    pub b3: Option<&'a [u8]>,
+    /// The first of each `X-B3-*` header.
+    pub b3_multi: MultiHeaders<'a>,
 }
 
 // === impl RequestHeaders ===
@@ -141,6 +147,12 @@ impl<'a> RequestHeaders<'a> {
                 b":authority" => first(&mut h.authority),
                 b"user-agent" => first(&mut h.user_agent),
                 b"x-request-id" => first(&mut h.request_id),
+                b"b3" => first(&mut h.b3),
+                b"x-b3-traceid" => first(&mut h.b3_multi.trace_id),
+                b"x-b3-spanid" => first(&mut h.b3_multi.span_id),
+                b"x-b3-parentspanid" => first(&mut h.b3_multi.parent_span_id),
+                b"x-b3-sampled" => first(&mut h.b3_multi.sampled),
+                b"x-b3-flags" => first(&mut h.b3_multi.flags),
                 _ => {}
             }
         })?;

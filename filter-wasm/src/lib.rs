@@ -55,6 +55,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod b3;
 pub mod cel;
 pub mod config;
 pub mod decision;

@@ -53,6 +53,19 @@ impl SpanContext {
         }
     }
 
+    /// A new root whose sampling was decided upstream (a B3 sampling
+    /// state without ids): a new random trace id with the `random` flag.
+    /// <https://www.w3.org/TR/trace-context-2/#random-trace-id-flag>
+    pub fn root(sampled: bool, ids: &mut IdGenerator) -> Self {
+        let trace_id = ids.trace_id();
+        Self {
+            trace_id,
+            span_id: ids.span_id(),
+            parent_span_id: None,
+            flags: TraceFlags::RANDOM.with_sampled(sampled),
+        }
+    }
+
     /// Whether the span is recorded and exported.
     pub fn is_sampled(&self) -> bool {
         self.flags.is_sampled()

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use crate::cmd;
 use crate::exports::{UNUSED_CALLBACKS, drop_exports};
 use crate::setup::WASM_TARGET;
+use crate::wasm_opt;
 use crate::workspace::Workspace;
 
 /// The filter's package.
@@ -39,18 +40,24 @@ pub fn build(ws: &Workspace) -> Result<PathBuf> {
     // the filter leaves at the SDK's defaults go (see `exports`).
     let (stripped, removed) = drop_exports(&built, &UNUSED_CALLBACKS)
         .with_context(|| format!("reading the exports of {}", module.display()))?;
-    if !removed.is_empty() {
-        // A new file, not a write through cargo's hard link into deps/.
-        let tmp = module.with_extension("wasm.tmp");
-        fs::write(&tmp, &stripped).with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &module).with_context(|| format!("replacing {}", module.display()))?;
-    }
-    let bytes = stripped.len();
+    // A new file, not a write through cargo's hard link into deps/.
+    let tmp = module.with_extension("wasm.tmp");
+    fs::write(&tmp, &stripped).with_context(|| format!("writing {}", tmp.display()))?;
+    let (wasm_opt, _) = wasm_opt::ensure()?;
+    let optimized = module.with_extension("wasm.opt");
+    wasm_opt::optimize(&wasm_opt, &tmp, &optimized)?;
+    fs::rename(&optimized, &module).with_context(|| format!("replacing {}", module.display()))?;
+    let _ = fs::remove_file(&tmp);
+    let bytes = fs::metadata(&module)
+        .with_context(|| format!("reading {}", module.display()))?
+        .len();
     println!(
-        "filter: {} ({bytes} bytes, {:.1} KiB; {} unused callback exports removed)",
+        "filter: {} ({bytes} bytes, {:.1} KiB; {} unused callback exports removed, {} -Oz from {} bytes)",
         module.display(),
         bytes as f64 / 1024.0,
-        removed.len()
+        removed.len(),
+        wasm_opt::WASM_OPT,
+        stripped.len(),
     );
     Ok(module)
 }

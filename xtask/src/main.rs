@@ -20,6 +20,7 @@ mod requirements;
 mod setup;
 mod test;
 mod tools;
+mod wasm_opt;
 mod workspace;
 
 use std::process::ExitCode;

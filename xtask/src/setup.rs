@@ -11,6 +11,7 @@ use crate::cmd;
 use crate::containers::{self, Engine};
 use crate::requirements::{INSTALLED_VERSIONS_PY, Requirements};
 use crate::tools;
+use crate::wasm_opt;
 use crate::workspace::Workspace;
 
 /// The Rust target of the filter.
@@ -61,6 +62,7 @@ pub fn run(ws: &Workspace) -> Result<Tools> {
     })?;
     let python_version = tools::version_of(&python, tools::parse_second_word_version)?;
     let engine = containers::ensure(ws)?;
+    let (wasm_opt, wasm_opt_version) = wasm_opt::ensure()?;
 
     println!("setup: everything in place ({})", ws.tools_dir().display());
     let row = |name: &str, version: &str, place: &str| {
@@ -71,6 +73,11 @@ pub fn run(ws: &Workspace) -> Result<Tools> {
     };
     row("rustc", &rustc, "");
     row(WASM_TARGET, "installed", "(rustup target)");
+    row(
+        wasm_opt::WASM_OPT,
+        wasm_opt_version.rsplit(' ').next().unwrap_or(""),
+        &wasm_opt.display().to_string(),
+    );
     row("python", &python_version, &python.display().to_string());
     row("envoy", &envoy_version, &envoy.display().to_string());
     row(

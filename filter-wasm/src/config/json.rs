@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{
     AttributesConfig, BatchConfig, CollectorConfig, Config, ConfigError, Direction, FieldError,
-    Protocol, ResourceValue, SamplerConfig, TraceResponseMode,
+    PropagatorsConfig, Protocol, ResourceValue, SamplerConfig, TraceResponseMode,
 };
 
 // === impl Config ===
@@ -149,6 +149,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
             "resource",
             "attributes",
             "traceresponse",
+            "propagators",
         ],
         &mut errors,
     );
@@ -182,6 +183,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
         resource: resource(&root, &mut errors),
         attributes: attributes(&root, &mut errors),
         traceresponse: traceresponse(&root, &mut errors),
+        propagators: propagators(&root, &mut errors),
     };
     if errors.is_empty() {
         Ok(config)
@@ -328,6 +330,43 @@ fn traceresponse(root: &Object<'_>, errors: &mut Errors) -> TraceResponseMode {
         );
         TraceResponseMode::default()
     })
+}
+
+fn propagators(root: &Object<'_>, errors: &mut Errors) -> PropagatorsConfig {
+    let Some(value) = root.get("propagators") else {
+        return PropagatorsConfig::default();
+    };
+    let Value::Array(names) = value else {
+        problem(errors, "propagators".into(), "must be a list of names");
+        return PropagatorsConfig::default();
+    };
+    let mut p = PropagatorsConfig {
+        tracecontext: false,
+        b3: false,
+        b3multi: false,
+    };
+    for (i, name) in names.iter().enumerate() {
+        match name.as_str() {
+            Some("tracecontext") => p.tracecontext = true,
+            Some("b3") => p.b3 = true,
+            Some("b3multi") => p.b3multi = true,
+            Some("baggage") => {}
+            _ => problem(
+                errors,
+                format!("propagators[{i}]"),
+                "must be \"tracecontext\", \"baggage\", \"b3\" or \"b3multi\"",
+            ),
+        }
+    }
+    if !(p.tracecontext || p.b3 || p.b3multi) {
+        problem(
+            errors,
+            "propagators".into(),
+            "must name a trace format: \"tracecontext\", \"b3\" or \"b3multi\"",
+        );
+        return PropagatorsConfig::default();
+    }
+    p
 }
 
 fn attributes(root: &Object<'_>, errors: &mut Errors) -> AttributesConfig {

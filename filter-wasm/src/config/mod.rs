@@ -78,6 +78,42 @@ pub struct Config {
     /// `"on"` (answer with this proxy's span; `direction: inbound` only)
     /// or `"strip"` (remove an upstream's, add none: for a gateway).
     pub traceresponse: TraceResponseMode,
+    /// The context formats read and written, named as in
+    /// `OTEL_PROPAGATORS`: `tracecontext` (W3C), `b3` (the single `b3`
+    /// header), `b3multi` (`X-B3-*`), `baggage` (accepted; the filter
+    /// forwards `baggage` unchanged either way). Default
+    /// `["tracecontext", "baggage"]`. A valid `traceparent` wins; B3 is
+    /// read only when there is none, and both B3 forms are read when
+    /// either is named.
+    pub propagators: PropagatorsConfig,
+}
+
+/// `propagators [ ... ]`: which formats are read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PropagatorsConfig {
+    /// W3C `traceparent` / `tracestate`.
+    pub tracecontext: bool,
+    /// The single `b3` header.
+    pub b3: bool,
+    /// The `X-B3-*` headers.
+    pub b3multi: bool,
+}
+
+impl Default for PropagatorsConfig {
+    fn default() -> Self {
+        Self {
+            tracecontext: true,
+            b3: false,
+            b3multi: false,
+        }
+    }
+}
+
+impl PropagatorsConfig {
+    /// Whether B3 headers are read.
+    pub fn reads_b3(&self) -> bool {
+        self.b3 || self.b3multi
+    }
 }
 
 /// `collector { ... }`.

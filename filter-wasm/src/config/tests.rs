@@ -30,6 +30,41 @@ fn minimal_config_gets_documented_defaults() {
     assert!(!c.spawn_upstream_span);
     assert!(c.service_name.is_none());
     assert_eq!(c.traceresponse, TraceResponseMode::Off, "experimental: off");
+    assert_eq!(c.propagators, PropagatorsConfig::default());
+    assert!(c.propagators.tracecontext && !c.propagators.reads_b3());
+}
+
+#[test]
+fn propagators_use_the_otel_propagators_names() {
+    let parse = |list: &str| {
+        Config::from_json(format!(r#"{{"direction":"inbound","propagators":{list}}}"#).as_bytes())
+    };
+    let p = parse(r#"["tracecontext","baggage","b3","b3multi"]"#)
+        .expect("valid")
+        .propagators;
+    assert!(p.tracecontext && p.b3 && p.b3multi);
+    let p = parse(r#"["b3multi"]"#).expect("valid").propagators;
+    assert!(!p.tracecontext && !p.b3 && p.b3multi && p.reads_b3());
+    for (list, field, fragment) in [
+        (
+            r#"["tracecontext","jaeger"]"#,
+            "propagators[1]",
+            "\"b3multi\"",
+        ),
+        (r#"["baggage"]"#, "propagators", "must name a trace format"),
+        (r#"[]"#, "propagators", "must name a trace format"),
+        (r#""b3""#, "propagators", "list of names"),
+    ] {
+        let Err(ConfigError::Invalid(errors)) = parse(list) else {
+            panic!("{list}: expected field errors");
+        };
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == field && e.problem.contains(fragment)),
+            "{list}: {errors:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,6 +1,5 @@
 use super::*;
 use crate::headers::serialize;
-use crate::traceparent::TraceFlags;
 
 const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const TP_UNSAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
@@ -16,6 +15,22 @@ fn decide(pairs: &[(&str, &str)], ratio: f64, spawn_upstream_span: bool) -> Star
         &Sampler::ratio(ratio),
         &mut ids,
         spawn_upstream_span,
+        &PropagatorsConfig::default(),
+    )
+}
+
+/// [`decide`] with these propagators, ratio 1.
+fn decide_with(pairs: &[(&str, &str)], propagators: PropagatorsConfig) -> Start<'static> {
+    let raw: &'static [u8] = Box::leak(serialize(pairs).into_boxed_slice());
+    let headers = RequestHeaders::scan(raw).expect("well-formed map");
+    let mut ids = IdGenerator::from_seed(7);
+    start(
+        &headers,
+        raw,
+        &Sampler::ratio(1.0),
+        &mut ids,
+        false,
+        &propagators,
     )
 }
 
@@ -272,4 +287,91 @@ fn the_client_child_is_reported_only_when_the_request_went_upstream() {
     assert_eq!(record.span_id, id);
     assert_eq!(record.parent_span_id, Some(server_id));
     assert_eq!((record.start_unix_nanos, record.end_unix_nanos), (10, 20));
+}
+
+const B3_TRACE: &str = "80f198ee56343ba864fe8b2a57d3eff7";
+const B3_SPAN: &str = "e457b5a2e4d86bd1";
+
+fn w3c_and_b3() -> PropagatorsConfig {
+    PropagatorsConfig {
+        tracecontext: true,
+        b3: true,
+        b3multi: true,
+    }
+}
+
+#[test]
+fn b3_is_read_only_when_named_and_no_valid_traceparent_came() {
+    let single = format!("{B3_TRACE}-{B3_SPAN}-1");
+    // Not named: ignored, a new root.
+    let d = decide(&[("b3", &single)], 1.0, false);
+    assert_ne!(d.context.trace_id.to_string(), B3_TRACE);
+    // Named: continued, the caller's span as the parent.
+    let d = decide_with(&[("b3", &single)], w3c_and_b3());
+    assert_eq!(d.context.trace_id.to_string(), B3_TRACE);
+    assert_eq!(
+        d.context.parent_span_id.map(|s| s.to_string()).as_deref(),
+        Some(B3_SPAN)
+    );
+    assert!(d.context.is_sampled());
+    assert!(
+        !d.context.flags.is_random(),
+        "B3 says nothing about randomness"
+    );
+    // A valid traceparent wins over B3.
+    let d = decide_with(&[("b3", &single), ("traceparent", TP)], w3c_and_b3());
+    assert_eq!(d.context.trace_id, parse(TP).trace_id);
+    // An invalid one does not: B3 takes over, the bad one is still counted.
+    let d = decide_with(&[("b3", &single), ("traceparent", "garbage")], w3c_and_b3());
+    assert_eq!(d.context.trace_id.to_string(), B3_TRACE);
+    assert!(d.rejected_parent.is_some());
+}
+
+#[test]
+fn b3_multi_and_single_fallback_and_sampling() {
+    let multi = [
+        ("x-b3-traceid", B3_TRACE),
+        ("x-b3-spanid", B3_SPAN),
+        ("x-b3-sampled", "0"),
+    ];
+    let d = decide_with(&multi, w3c_and_b3());
+    assert_eq!(d.context.trace_id.to_string(), B3_TRACE);
+    assert!(!d.context.is_sampled(), "deny is followed");
+    // A malformed single header falls back to the multi headers.
+    let mut with_bad_single = multi.to_vec();
+    with_bad_single.push(("b3", "not-b3"));
+    let d = decide_with(&with_bad_single, w3c_and_b3());
+    assert_eq!(d.context.trace_id.to_string(), B3_TRACE);
+    // Malformed B3 alone: a new root, and the reason.
+    let d = decide_with(&[("b3", "not-b3")], w3c_and_b3());
+    assert_ne!(d.context.trace_id.to_string(), B3_TRACE);
+    assert_eq!(d.rejected_b3, Some(B3Error::TraceId));
+    // A decision without ids: a new trace with that decision.
+    let d = decide_with(&[("b3", "0")], w3c_and_b3());
+    assert!(!d.context.is_sampled());
+    assert_eq!(d.context.parent_span_id, None);
+    // Deferred: the sampler decides (ratio 1 here).
+    let d = decide_with(&multi[..2], w3c_and_b3());
+    assert!(d.context.is_sampled());
+}
+
+#[test]
+fn without_tracecontext_the_w3c_headers_are_left_alone() {
+    let b3_only = PropagatorsConfig {
+        tracecontext: false,
+        b3: false,
+        b3multi: true,
+    };
+    let d = decide_with(&[("traceparent", TP), ("tracestate", "a=1")], b3_only);
+    assert_ne!(
+        d.context.trace_id,
+        parse(TP).trace_id,
+        "traceparent not read"
+    );
+    assert_eq!(d.rejected_parent, None);
+    assert_eq!(
+        d.tracestate,
+        TraceStateAction::Absent,
+        "tracestate untouched"
+    );
 }

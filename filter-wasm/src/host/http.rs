@@ -23,6 +23,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
+use crate::b3;
 use crate::cel::{self, ConnectionAttr};
 use crate::decision::{self, RequestSpan, Start, TraceStateAction};
 use crate::export::batch::Pushed;
@@ -109,19 +110,45 @@ impl HttpTracer {
             traceparent,
             tracestate,
             rejected_parent,
+            rejected_b3,
         } = decision::start(
             &headers,
             &raw,
             &vm.sampler,
             &mut vm.ids,
             vm.spawn_upstream_span,
+            &vm.propagators,
         );
         if let Some(why) = rejected_parent {
             debug!("meshtrace: {why}; restarting the trace");
             vm.metrics.invalid_traceparent();
         }
-        let mut buf = [0u8; TRACEPARENT_LEN];
-        write_header(vm, TRACEPARENT, Some(traceparent.format(&mut buf)));
+        if let Some(why) = rejected_b3 {
+            debug!("meshtrace: {why}; ignoring the B3 headers");
+        }
+        if vm.propagators.tracecontext {
+            let mut buf = [0u8; TRACEPARENT_LEN];
+            write_header(vm, TRACEPARENT, Some(traceparent.format(&mut buf)));
+        }
+        if vm.propagators.b3 {
+            let mut buf = [0u8; b3::B3_SINGLE_LEN];
+            write_header(vm, b3::B3, Some(b3::format_single(&traceparent, &mut buf)));
+        }
+        if vm.propagators.b3multi {
+            let mut trace = [0u8; 32];
+            let mut span = [0u8; 16];
+            write_header(
+                vm,
+                b3::X_B3_TRACE_ID,
+                Some(traceparent.trace_id.to_hex(&mut trace)),
+            );
+            write_header(
+                vm,
+                b3::X_B3_SPAN_ID,
+                Some(traceparent.parent_id.to_hex(&mut span)),
+            );
+            write_header(vm, b3::X_B3_SAMPLED, Some(b3::sampled_value(&traceparent)));
+        }
         let trace_state = match tracestate {
             TraceStateAction::Absent => None,
             TraceStateAction::Forward(value) => {

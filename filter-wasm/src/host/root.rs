@@ -97,6 +97,7 @@ impl TracingRoot {
             spawn_upstream_span: config.spawn_upstream_span,
             capture_query: config.attributes.url_query,
             traceresponse: config.traceresponse,
+            propagators: config.propagators,
             sampler: Sampler::ratio(config.sampler.ratio),
             ids: IdGenerator::from_entropy(now_nanos()),
             batcher: Batcher::new(&config.batch),
@@ -218,10 +219,11 @@ impl RootContext for TracingRoot {
             return false;
         }
         info!(
-            "meshtrace: configured: direction={:?} spawn_upstream_span={} traceresponse={} collector={} protocol={:?} batch.max_spans={} connection_attributes={}",
+            "meshtrace: configured: direction={:?} spawn_upstream_span={} traceresponse={} propagators={:?} collector={} protocol={:?} batch.max_spans={} connection_attributes={}",
             config.direction,
             config.spawn_upstream_span,
             config.traceresponse.name(),
+            config.propagators,
             config.collector.cluster,
             config.collector.protocol,
             config.batch.max_spans,

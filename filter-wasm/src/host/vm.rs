@@ -12,6 +12,7 @@ use crate::export::batch::Batcher;
 use crate::export::otlp::RequestEncoder;
 use crate::export::target::{ExportTarget, FailureLog};
 
+use crate::config::PropagatorsConfig;
 use crate::ids::IdGenerator;
 use crate::sampler::Sampler;
 use crate::span::SpanKind;
@@ -33,6 +34,8 @@ pub struct VmState {
     pub capture_query: bool,
     /// What responses get as `traceresponse`.
     pub traceresponse: TraceResponseMode,
+    /// The context formats read and written.
+    pub propagators: PropagatorsConfig,
     /// Root sampling.
     pub sampler: Sampler,
     /// Span and trace ids.

@@ -29,7 +29,7 @@ pub(super) const fn nibble(digit: u8) -> Option<u8> {
 
 /// Decodes `2 * N` lowercase hex digits into `N` bytes; `None` if `hex` has
 /// another length or any character is not a lowercase hex digit.
-pub(super) fn decode_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
+pub(crate) fn decode_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
     if hex.len() != 2 * N {
         return None;
     }
@@ -62,14 +62,14 @@ pub(super) fn hex_pair(byte: u8) -> [u8; 2] {
 }
 
 /// Writes `byte` to the next slot of `out`; the caller sizes the buffer.
-pub(super) fn push(out: &mut core::slice::IterMut<'_, u8>, byte: u8) {
+pub(crate) fn push(out: &mut core::slice::IterMut<'_, u8>, byte: u8) {
     if let Some(slot) = out.next() {
         *slot = byte;
     }
 }
 
 /// Writes `bytes` as lowercase hex to the next slots of `out`.
-pub(super) fn push_hex(out: &mut core::slice::IterMut<'_, u8>, bytes: &[u8]) {
+pub(crate) fn push_hex(out: &mut core::slice::IterMut<'_, u8>, bytes: &[u8]) {
     for &byte in bytes {
         let [hi, lo] = hex_pair(byte);
         push(out, hi);

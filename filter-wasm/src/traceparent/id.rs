@@ -38,6 +38,11 @@ impl TraceId {
         self.0
     }
 
+    /// The id as 32 lowercase hex digits, written into `buf`.
+    pub fn to_hex<'a>(&self, buf: &'a mut [u8; 32]) -> &'a str {
+        encode_hex(&self.0, buf).unwrap_or_default()
+    }
+
     /// Whether the id may be sent: "All bytes as zero is considered an
     /// invalid value." <https://www.w3.org/TR/trace-context-2/#trace-id>
     pub fn is_valid(&self) -> bool {
@@ -75,6 +80,11 @@ impl SpanId {
     /// The 8 bytes of the id.
     pub const fn to_bytes(&self) -> [u8; 8] {
         self.0
+    }
+
+    /// The id as 16 lowercase hex digits, written into `buf`.
+    pub fn to_hex<'a>(&self, buf: &'a mut [u8; 16]) -> &'a str {
+        encode_hex(&self.0, buf).unwrap_or_default()
     }
 
     /// Whether the id may be sent: "All bytes as zero is considered an

@@ -22,9 +22,8 @@ mod id;
 
 pub use error::TraceParentError;
 pub use flags::TraceFlags;
+pub(crate) use hex::{decode_hex, push, push_hex};
 pub use id::{SpanId, TraceId};
-
-use hex::{decode_hex, push, push_hex};
 
 /// Length of a version-`00` `traceparent` value, which is exactly what
 /// [`TraceParent::format`] writes.

@@ -1,7 +1,8 @@
 //! Test services to put around Envoy: [`RecordingApp`], an application that
 //! records what reaches it and propagates trace context to the next hop
-//! without a tracer of its own, and [`IdentityService`], an `ext_authz`
-//! HTTP service. Both are hyper servers on fresh loopback ports, stopped on
+//! without a tracer of its own, [`IdentityService`], an `ext_authz`
+//! HTTP service, and [`ZipkinReceiver`], a Zipkin collector for Envoy's
+//! Zipkin tracer. Both are hyper servers on fresh loopback ports, stopped on
 //! drop.
 //!
 //! ```no_run
@@ -18,6 +19,7 @@
 
 mod identity;
 mod recording_app;
+mod zipkin;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +31,7 @@ use hyper::Request;
 
 pub use identity::{DENY_HEADER, IdentityService};
 pub use recording_app::{FORWARDED_HEADERS, Next, RecordingApp};
+pub use zipkin::{ZipkinReceiver, ZipkinSpan};
 
 /// A request as a test service received it.
 #[derive(Debug, Clone)]

@@ -23,6 +23,7 @@ use crate::b3::{self, B3Context, B3Error};
 use crate::config::PropagatorsConfig;
 use crate::headers::RequestHeaders;
 use crate::ids::IdGenerator;
+use crate::rate_limit::SampledLimiter;
 use crate::sampler::Sampler;
 use crate::span::{HttpObservation, SpanKind, SpanRecord};
 use crate::span_context::SpanContext;
@@ -48,6 +49,19 @@ pub struct Start<'a> {
     /// Why the incoming B3 headers were not used, when B3 is read and
     /// they were malformed.
     pub rejected_b3: Option<B3Error>,
+    /// The caller asked for sampling beyond `trust.max_sampled_per_second`:
+    /// the trace continues unsampled (counted in
+    /// `meshtrace.sampling_capped`).
+    pub sampling_capped: bool,
+}
+
+/// Limits on what incoming context may do, with the clock they run on.
+#[derive(Debug)]
+pub struct Trust<'a> {
+    /// The cap on sampling that callers force, if configured.
+    pub limiter: Option<&'a mut SampledLimiter>,
+    /// Now, Unix nanoseconds.
+    pub now_nanos: u64,
 }
 
 /// Why an incoming `traceparent` did not become the parent.
@@ -121,6 +135,7 @@ pub fn start<'a>(
     ids: &mut IdGenerator,
     spawn_upstream_span: bool,
     propagators: &PropagatorsConfig,
+    trust: Trust<'_>,
 ) -> Start<'a> {
     let (w3c_parent, rejected_parent) = if propagators.tracecontext {
         match headers.single_traceparent() {
@@ -141,7 +156,10 @@ pub fn start<'a>(
         },
         _ => (None, None),
     };
-    let context = match b3 {
+    // Sampling the caller decided: a continued parent's flag, or a B3
+    // decision without ids (a ratio-sampled new root is the proxy's own).
+    let forced = w3c_parent.is_some() || b3.is_some();
+    let mut context = match b3 {
         Some(B3Context::Span {
             trace_id,
             span_id,
@@ -158,6 +176,14 @@ pub fn start<'a>(
         Some(B3Context::SamplingOnly(sampled)) => SpanContext::root(sampled, ids),
         None => SpanContext::start(w3c_parent.as_ref(), sampler, ids),
     };
+    let sampling_capped = forced
+        && context.is_sampled()
+        && trust
+            .limiter
+            .is_some_and(|limiter| !limiter.try_take(trust.now_nanos));
+    if sampling_capped {
+        context.flags = context.flags.with_sampled(false);
+    }
     let upstream_span_id = (spawn_upstream_span && context.is_sampled()).then(|| ids.span_id());
     let mut traceparent = context.traceparent();
     if let Some(id) = upstream_span_id {
@@ -180,6 +206,7 @@ pub fn start<'a>(
         tracestate,
         rejected_parent,
         rejected_b3,
+        sampling_capped,
     }
 }
 

@@ -63,6 +63,7 @@ pub mod export;
 pub mod headers;
 pub mod ids;
 pub mod properties;
+pub mod rate_limit;
 pub mod response_flags;
 pub mod sampler;
 pub mod span;

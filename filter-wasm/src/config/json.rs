@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{
     AttributesConfig, BatchConfig, CollectorConfig, Config, ConfigError, Direction, FieldError,
-    PropagatorsConfig, Protocol, ResourceValue, SamplerConfig, TraceResponseMode,
+    PropagatorsConfig, Protocol, ResourceValue, SamplerConfig, TraceResponseMode, TrustConfig,
 };
 
 // === impl Config ===
@@ -150,6 +150,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
             "attributes",
             "traceresponse",
             "propagators",
+            "trust",
         ],
         &mut errors,
     );
@@ -184,6 +185,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
         attributes: attributes(&root, &mut errors),
         traceresponse: traceresponse(&root, &mut errors),
         propagators: propagators(&root, &mut errors),
+        trust: trust(&root, &mut errors),
     };
     if errors.is_empty() {
         Ok(config)
@@ -367,6 +369,16 @@ fn propagators(root: &Object<'_>, errors: &mut Errors) -> PropagatorsConfig {
         return PropagatorsConfig::default();
     }
     p
+}
+
+fn trust(root: &Object<'_>, errors: &mut Errors) -> TrustConfig {
+    let mut t = TrustConfig::default();
+    if let Some(map) = root.object("trust", errors) {
+        let o = Object { path: "trust", map };
+        o.reject_unknown(&["max_sampled_per_second"], errors);
+        t.max_sampled_per_second = o.u32("max_sampled_per_second", errors);
+    }
+    t
 }
 
 fn attributes(root: &Object<'_>, errors: &mut Errors) -> AttributesConfig {

@@ -86,6 +86,19 @@ pub struct Config {
     /// read only when there is none, and both B3 forms are read when
     /// either is named.
     pub propagators: PropagatorsConfig,
+    /// What incoming context may do.
+    pub trust: TrustConfig,
+}
+
+/// `trust { ... }`: limits on incoming context.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrustConfig {
+    /// At most this many requests per second (per Envoy worker) may be
+    /// sampled because the caller said so (a sampled `traceparent`, a B3
+    /// accept or debug); beyond it they continue their trace unsampled and
+    /// count in `meshtrace.sampling_capped`. Default: no cap. New roots
+    /// sampled by `sampler.ratio` are not counted.
+    pub max_sampled_per_second: Option<u32>,
 }
 
 /// `propagators [ ... ]`: which formats are read and written.

@@ -35,6 +35,33 @@ fn minimal_config_gets_documented_defaults() {
 }
 
 #[test]
+fn trust_caps_forced_sampling() {
+    let c = Config::from_json(br#"{"direction":"inbound"}"#).expect("valid");
+    assert_eq!(c.trust.max_sampled_per_second, None, "no cap by default");
+    let c = Config::from_json(br#"{"direction":"inbound","trust":{"max_sampled_per_second":50}}"#)
+        .expect("valid");
+    assert_eq!(c.trust.max_sampled_per_second, Some(50));
+    for (json, field) in [
+        (
+            r#"{"direction":"inbound","trust":{"max_sampled_per_second":-1}}"#,
+            "trust.max_sampled_per_second",
+        ),
+        (
+            r#"{"direction":"inbound","trust":{"max_sampled":5}}"#,
+            "trust.max_sampled",
+        ),
+    ] {
+        let ConfigError::Invalid(errors) = err(json) else {
+            panic!("{json}: expected field errors");
+        };
+        assert!(
+            errors.iter().any(|e| e.field == field),
+            "{json}: {errors:?}"
+        );
+    }
+}
+
+#[test]
 fn propagators_use_the_otel_propagators_names() {
     let parse = |list: &str| {
         Config::from_json(format!(r#"{{"direction":"inbound","propagators":{list}}}"#).as_bytes())

@@ -16,7 +16,15 @@ fn decide(pairs: &[(&str, &str)], ratio: f64, spawn_upstream_span: bool) -> Star
         &mut ids,
         spawn_upstream_span,
         &PropagatorsConfig::default(),
+        no_cap(),
     )
+}
+
+fn no_cap() -> Trust<'static> {
+    Trust {
+        limiter: None,
+        now_nanos: 0,
+    }
 }
 
 /// [`decide`] with these propagators, ratio 1.
@@ -31,6 +39,7 @@ fn decide_with(pairs: &[(&str, &str)], propagators: PropagatorsConfig) -> Start<
         &mut ids,
         false,
         &propagators,
+        no_cap(),
     )
 }
 
@@ -374,4 +383,54 @@ fn without_tracecontext_the_w3c_headers_are_left_alone() {
         TraceStateAction::Absent,
         "tracestate untouched"
     );
+}
+
+#[test]
+fn forced_sampling_beyond_the_cap_continues_unsampled() {
+    let raw: &'static [u8] = Box::leak(serialize(&[("traceparent", TP)]).into_boxed_slice());
+    let headers = RequestHeaders::scan(raw).expect("well-formed map");
+    let root_raw: &'static [u8] = Box::leak(serialize(&[]).into_boxed_slice());
+    let root_headers = RequestHeaders::scan(root_raw).expect("well-formed map");
+    let mut ids = IdGenerator::from_seed(7);
+    let mut limiter = SampledLimiter::new(2, 0);
+    let mut run = |headers: &RequestHeaders<'static>, raw: &'static [u8], now_nanos: u64| {
+        start(
+            headers,
+            raw,
+            &Sampler::ratio(1.0),
+            &mut ids,
+            false,
+            &PropagatorsConfig::default(),
+            Trust {
+                limiter: Some(&mut limiter),
+                now_nanos,
+            },
+        )
+    };
+    let first: Vec<(bool, bool)> = (0..4)
+        .map(|_| {
+            let d = run(&headers, raw, 0);
+            (d.context.is_sampled(), d.sampling_capped)
+        })
+        .collect();
+    assert_eq!(
+        first,
+        [(true, false), (true, false), (false, true), (false, true)],
+        "two a second, the rest capped"
+    );
+    let capped = run(&headers, raw, 0);
+    assert_eq!(
+        capped.context.trace_id,
+        parse(TP).trace_id,
+        "the trace continues"
+    );
+    assert!(
+        !capped.traceparent.flags.is_sampled(),
+        "sent upstream unsampled"
+    );
+    // Roots the ratio samples are not the caller's doing.
+    let root = run(&root_headers, root_raw, 0);
+    assert!(root.context.is_sampled() && !root.sampling_capped);
+    // A second later the bucket has refilled.
+    assert!(run(&headers, raw, 1_000_000_000).context.is_sampled());
 }

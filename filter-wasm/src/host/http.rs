@@ -104,6 +104,12 @@ impl HttpTracer {
             debug!("meshtrace: unreadable request header map ({e}); no incoming context");
             RequestHeaders::default()
         });
+        // The clock only when the cap needs it (a host call).
+        let now = if vm.sampled_limiter.is_some() {
+            now_nanos()
+        } else {
+            0
+        };
         let Start {
             context,
             upstream_span_id,
@@ -111,6 +117,7 @@ impl HttpTracer {
             tracestate,
             rejected_parent,
             rejected_b3,
+            sampling_capped,
         } = decision::start(
             &headers,
             &raw,
@@ -118,7 +125,14 @@ impl HttpTracer {
             &mut vm.ids,
             vm.spawn_upstream_span,
             &vm.propagators,
+            decision::Trust {
+                limiter: vm.sampled_limiter.as_mut(),
+                now_nanos: now,
+            },
         );
+        if sampling_capped {
+            vm.metrics.sampling_capped();
+        }
         if let Some(why) = rejected_parent {
             debug!("meshtrace: {why}; restarting the trace");
             vm.metrics.invalid_traceparent();

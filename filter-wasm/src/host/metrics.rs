@@ -18,6 +18,9 @@ pub mod name {
     pub const EXPORT_FAILURES: &str = "meshtrace.export_failures";
     /// Requests whose incoming `traceparent` was invalid (trace restarted).
     pub const INVALID_TRACEPARENT: &str = "meshtrace.invalid_traceparent";
+    /// Requests a caller asked to sample beyond
+    /// `trust.max_sampled_per_second`, continued unsampled.
+    pub const SAMPLING_CAPPED: &str = "meshtrace.sampling_capped";
     /// Connection-attribute reads (`attributes.connection`) that fell back
     /// from the CEL expression to one host call per attribute (the
     /// evaluation failed).
@@ -40,6 +43,7 @@ pub struct Metrics {
     spans_dropped: Option<u32>,
     export_failures: Option<u32>,
     invalid_traceparent: Option<u32>,
+    sampling_capped: Option<u32>,
     attribute_fallbacks: Option<u32>,
     header_write_failures: Option<u32>,
 }
@@ -57,6 +61,7 @@ impl Metrics {
             spans_dropped: counter(name::SPANS_DROPPED),
             export_failures: counter(name::EXPORT_FAILURES),
             invalid_traceparent: counter(name::INVALID_TRACEPARENT),
+            sampling_capped: counter(name::SAMPLING_CAPPED),
             attribute_fallbacks: counter(name::ATTRIBUTE_FALLBACKS),
             header_write_failures: counter(name::HEADER_WRITE_FAILURES),
         }
@@ -99,6 +104,11 @@ impl Metrics {
     }
 
     /// An incoming `traceparent` was invalid.
+    pub fn sampling_capped(&self) {
+        Self::add(self.sampling_capped, 1);
+    }
+
+    /// One incoming `traceparent` was invalid or repeated.
     pub fn invalid_traceparent(&self) {
         Self::add(self.invalid_traceparent, 1);
     }

@@ -23,6 +23,7 @@ use crate::export::otlp::RequestEncoder;
 use crate::export::target::{ExportTarget, FailureLog};
 use crate::ids::IdGenerator;
 use crate::properties::{self, path};
+use crate::rate_limit::SampledLimiter;
 use crate::sampler::Sampler;
 use crate::span::SpanKind;
 
@@ -98,6 +99,10 @@ impl TracingRoot {
             capture_query: config.attributes.url_query,
             traceresponse: config.traceresponse,
             propagators: config.propagators,
+            sampled_limiter: config
+                .trust
+                .max_sampled_per_second
+                .map(|rate| SampledLimiter::new(rate, now_nanos())),
             sampler: Sampler::ratio(config.sampler.ratio),
             ids: IdGenerator::from_entropy(now_nanos()),
             batcher: Batcher::new(&config.batch),
@@ -219,11 +224,12 @@ impl RootContext for TracingRoot {
             return false;
         }
         info!(
-            "meshtrace: configured: direction={:?} spawn_upstream_span={} traceresponse={} propagators={:?} collector={} protocol={:?} batch.max_spans={} connection_attributes={}",
+            "meshtrace: configured: direction={:?} spawn_upstream_span={} traceresponse={} propagators={:?} trust.max_sampled_per_second={:?} collector={} protocol={:?} batch.max_spans={} connection_attributes={}",
             config.direction,
             config.spawn_upstream_span,
             config.traceresponse.name(),
             config.propagators,
+            config.trust.max_sampled_per_second,
             config.collector.cluster,
             config.collector.protocol,
             config.batch.max_spans,

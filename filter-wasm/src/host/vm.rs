@@ -14,6 +14,7 @@ use crate::export::target::{ExportTarget, FailureLog};
 
 use crate::config::PropagatorsConfig;
 use crate::ids::IdGenerator;
+use crate::rate_limit::SampledLimiter;
 use crate::sampler::Sampler;
 use crate::span::SpanKind;
 use crate::traceresponse::TraceResponseMode;
@@ -36,6 +37,8 @@ pub struct VmState {
     pub traceresponse: TraceResponseMode,
     /// The context formats read and written.
     pub propagators: PropagatorsConfig,
+    /// The cap on sampling that callers force (`trust.max_sampled_per_second`).
+    pub sampled_limiter: Option<SampledLimiter>,
     /// Root sampling.
     pub sampler: Sampler,
     /// Span and trace ids.

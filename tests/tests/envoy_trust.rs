@@ -1,0 +1,101 @@
+//! The trust policy in a real Envoy 1.40 running the shipped sidecar: a
+//! flood of requests whose callers force sampling (a sampled
+//! `traceparent` each) is recorded at `trust.max_sampled_per_second`, the
+//! rest continue unsampled and are counted, and every request succeeds.
+
+use std::time::{Duration, Instant};
+
+use meshtrace_harness::envoy::shipped::SidecarPorts;
+use meshtrace_harness::envoy::{EnvoyOptions, EnvoyProcess};
+use meshtrace_harness::http_client::HttpClient;
+use meshtrace_harness::otlp::OtlpReceiver;
+use meshtrace_harness::ports::free_ports;
+use meshtrace_tests::mesh::{FilterTweaks, render_sidecar};
+use meshtrace_tests::services::RecordingApp;
+
+const RATE: u64 = 50;
+const REQUESTS: usize = 2_000;
+const CONNECTIONS: usize = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_forced_sampling_is_capped_at_the_configured_rate() {
+    let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
+    let app = RecordingApp::start("orders", None).await;
+    let [inbound, outbound, upstream] = free_ports::<3>().expect("free ports");
+    let tweaks =
+        FilterTweaks::http().with_inbound(|c| c.with_member("trust.max_sampled_per_second", RATE));
+    let yaml = render_sidecar(
+        "orders",
+        SidecarPorts {
+            inbound,
+            outbound,
+            app: app.port(),
+            upstream,
+        },
+        &receiver,
+        &tweaks,
+        &[],
+    )
+    .expect("render sidecar");
+    // One worker: one VM, one bucket.
+    let envoy = EnvoyProcess::start(&yaml, EnvoyOptions::default().with_concurrency(1))
+        .expect("sidecar starts");
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..CONNECTIONS {
+        tasks.push(tokio::spawn(async move {
+            let client = HttpClient::new().with_timeout(Duration::from_secs(10));
+            let mut failed = 0;
+            for i in (c..REQUESTS).step_by(CONNECTIONS) {
+                let traceparent = format!("00-{:032x}-00f067aa0ba902b7-01", i + 1);
+                let ok = client
+                    .get(inbound, "/flood", &[("traceparent", traceparent.as_str())])
+                    .await
+                    .is_ok_and(|r| r.status == 200);
+                failed += usize::from(!ok);
+            }
+            failed
+        }));
+    }
+    let mut failed = 0;
+    for task in tasks {
+        failed += task.await.expect("load task");
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(failed, 0, "every request succeeds");
+
+    let received = app.received();
+    assert_eq!(received.len(), REQUESTS);
+    let sampled = received
+        .iter()
+        .filter(|r| r.header("traceparent").is_some_and(|t| t.ends_with("-01")))
+        .count() as u64;
+    // A full bucket at start, then the rate, over however long the flood
+    // took on this machine.
+    let bound = RATE + RATE * elapsed.as_secs().saturating_add(1);
+    assert!(
+        sampled >= RATE.min(REQUESTS as u64) && sampled <= bound,
+        "{sampled} sampled in {elapsed:?} at {RATE}/s (at most {bound})"
+    );
+    let capped = envoy
+        .wait_for_stat(
+            "wasmcustom.meshtrace.sampling_capped",
+            REQUESTS as u64 - sampled,
+            Duration::from_secs(10),
+        )
+        .expect("stats");
+    assert_eq!(
+        capped,
+        REQUESTS as u64 - sampled,
+        "every capped request counted"
+    );
+    let spans = receiver
+        .wait_for_spans(sampled as usize, Duration::from_secs(15))
+        .await;
+    assert_eq!(
+        spans.len() as u64,
+        sampled,
+        "only the sampled ones recorded"
+    );
+}

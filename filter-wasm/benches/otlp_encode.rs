@@ -29,6 +29,7 @@ fn server_span() -> SpanRecord {
         parent_span_id: Some(SpanId::from_bytes([0x11; 8])),
         flags: TraceFlags::from_u8(0x01),
         trace_state: Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".into()),
+        link: None,
         kind: SpanKind::Server,
         start_unix_nanos: 1_700_000_000_000_000_000,
         end_unix_nanos: 1_700_000_000_000_350_000,

@@ -53,11 +53,16 @@ pub struct Start<'a> {
     /// the trace continues unsampled (counted in
     /// `meshtrace.sampling_capped`).
     pub sampling_capped: bool,
+    /// The incoming context an untrusted caller sent, not continued: the
+    /// span links to it (`trust.incoming`).
+    pub link: Option<TraceParent>,
 }
 
 /// Limits on what incoming context may do, with the clock they run on.
 #[derive(Debug)]
 pub struct Trust<'a> {
+    /// Whether the caller's context may be continued (`trust.incoming`).
+    pub trusted: bool,
     /// The cap on sampling that callers force, if configured.
     pub limiter: Option<&'a mut SampledLimiter>,
     /// Now, Unix nanoseconds.
@@ -98,6 +103,10 @@ pub enum TraceStateDropped {
     /// It does not validate.
     /// <https://www.w3.org/TR/trace-context-2/#tracestate-parsing>
     Invalid(TraceStateError),
+    /// It came from an untrusted caller whose trace is restarted: "Vendors
+    /// SHOULD clean up tracestate collection on traceparent restart."
+    /// <https://www.w3.org/TR/trace-context-2/#mutating-the-traceparent-field>
+    Untrusted,
 }
 
 /// A sampled request's span, between its request headers and the log
@@ -110,6 +119,8 @@ pub struct RequestSpan {
     pub upstream_span_id: Option<SpanId>,
     /// The forwarded `tracestate`.
     pub trace_state: Option<String>,
+    /// The untrusted caller's context, linked ([`Start::link`]).
+    pub link: Option<TraceParent>,
     /// Start, Unix nanoseconds.
     pub start_unix_nanos: u64,
     /// What the proxy saw so far.
@@ -156,6 +167,25 @@ pub fn start<'a>(
         },
         _ => (None, None),
     };
+    // An untrusted caller's context is not continued, only linked; nor can
+    // it decide sampling.
+    let (w3c_parent, b3, link) = if trust.trusted {
+        (w3c_parent, b3, None)
+    } else {
+        let link = w3c_parent.or(match b3 {
+            Some(B3Context::Span {
+                trace_id,
+                span_id,
+                sampled,
+            }) => Some(TraceParent {
+                trace_id,
+                parent_id: span_id,
+                flags: TraceFlags::default().with_sampled(sampled.unwrap_or(false)),
+            }),
+            _ => None,
+        });
+        (None, None, link)
+    };
     // Sampling the caller decided: a continued parent's flag, or a B3
     // decision without ids (a ratio-sampled new root is the proxy's own).
     let forced = w3c_parent.is_some() || b3.is_some();
@@ -193,6 +223,7 @@ pub fn start<'a>(
         // Without `tracecontext` the W3C headers are not the filter's.
         _ if !propagators.tracecontext => TraceStateAction::Absent,
         None => TraceStateAction::Absent,
+        Some(_) if !trust.trusted => TraceStateAction::Remove(TraceStateDropped::Untrusted),
         Some(_) if w3c_parent.is_none() => {
             TraceStateAction::Remove(TraceStateDropped::WithoutParent)
         }
@@ -207,6 +238,7 @@ pub fn start<'a>(
         rejected_parent,
         rejected_b3,
         sampling_capped,
+        link,
     }
 }
 
@@ -277,6 +309,7 @@ impl RequestSpan {
             parent_span_id: self.context.parent_span_id,
             flags: self.context.flags,
             trace_state: self.trace_state,
+            link: self.link,
             kind,
             start_unix_nanos: self.start_unix_nanos,
             end_unix_nanos,
@@ -292,6 +325,8 @@ impl RequestSpan {
 /// covers the same interval and carries the same observation.
 pub fn into_upstream_child(record: &mut SpanRecord, span_id: SpanId) {
     record.kind = SpanKind::Client;
+    // The SERVER span carries the link; its child is inside the new trace.
+    record.link = None;
     record.parent_span_id = Some(record.span_id);
     record.span_id = span_id;
 }
@@ -311,6 +346,7 @@ impl fmt::Display for TraceStateDropped {
             Self::WithoutParent => f.write_str("no valid traceparent"),
             Self::Empty => f.write_str("no list-member"),
             Self::Invalid(e) => write!(f, "invalid: {e}"),
+            Self::Untrusted => f.write_str("untrusted caller, trace restarted"),
         }
     }
 }

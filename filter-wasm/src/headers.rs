@@ -183,6 +183,16 @@ impl<'a> RequestHeaders<'a> {
     }
 }
 
+/// Whether a serialized map has a non-empty header `name` (lowercase).
+/// A malformed map has none.
+pub fn has_header(bytes: &[u8], name: &str) -> bool {
+    let mut found = false;
+    let _ = for_each_pair(bytes, |key, value| {
+        found |= key == name.as_bytes() && !value.is_empty();
+    });
+    found
+}
+
 /// Every value of `name` in a serialized map, joined with `,`.
 fn joined(bytes: &[u8], name: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -71,6 +71,7 @@ pub mod span_context;
 pub mod traceparent;
 pub mod traceresponse;
 pub mod tracestate;
+pub mod trust;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use crate::response_flags;
-use crate::traceparent::{SpanId, TraceFlags, TraceId};
+use crate::traceparent::{SpanId, TraceFlags, TraceId, TraceParent};
 
 /// OTLP span kind. <https://opentelemetry.io/docs/specs/otel/trace/api/#spankind>
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,8 @@ pub struct SpanRecord {
     pub flags: TraceFlags,
     /// The validated `tracestate`, if any.
     pub trace_state: Option<String>,
+    /// The context an untrusted caller sent, linked instead of continued.
+    pub link: Option<TraceParent>,
     /// SERVER (inbound) or CLIENT (outbound).
     pub kind: SpanKind,
     /// Start, Unix nanoseconds (host clock).
@@ -318,6 +320,7 @@ mod tests {
             parent_span_id: None,
             flags: TraceFlags::default(),
             trace_state: None,
+            link: None,
             kind,
             start_unix_nanos: 1,
             end_unix_nanos: 2,

@@ -32,6 +32,9 @@ pub enum TraceResponseMode {
     /// An upstream's `traceresponse` is removed, and none is added: for a
     /// gateway at the edge of the mesh.
     Strip,
+    /// `On` for callers the trust policy trusts (`trust.incoming`), `Strip`
+    /// for the others. Inbound only.
+    Trusted,
 }
 
 /// What the filter does to one response's `traceresponse`.
@@ -54,29 +57,40 @@ impl TraceResponseMode {
             Self::Off => "off",
             Self::On => "on",
             Self::Strip => "strip",
+            Self::Trusted => "trusted",
         }
     }
 
     /// The mode spelled `name` in the configuration.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Off, Self::On, Self::Strip]
+        [Self::Off, Self::On, Self::Strip, Self::Trusted]
             .into_iter()
             .find(|mode| mode.name() == name)
     }
 
-    /// The action for a response to a request served under `context`:
+    /// The action for a response to a request served under `context`
+    /// for a caller the trust policy does (`trusted`) or does not trust:
     /// the proxy's span with its flags (sampled or not: an unsampled
     /// caller learns the trace id too).
-    pub fn action(self, context: &SpanContext) -> ResponseAction {
-        match self {
-            Self::Off => ResponseAction::Leave,
-            Self::On => ResponseAction::Set(TraceParent {
+    pub fn action(self, context: &SpanContext, trusted: bool) -> ResponseAction {
+        let set = || {
+            ResponseAction::Set(TraceParent {
                 trace_id: context.trace_id,
                 parent_id: context.span_id,
                 flags: context.flags,
-            }),
-            Self::Strip => ResponseAction::Strip,
+            })
+        };
+        match self {
+            Self::Off => ResponseAction::Leave,
+            Self::On => set(),
+            Self::Trusted if trusted => set(),
+            Self::Strip | Self::Trusted => ResponseAction::Strip,
         }
+    }
+
+    /// Whether the mode answers callers (`on`, `trusted`): inbound only.
+    pub fn answers(self) -> bool {
+        matches!(self, Self::On | Self::Trusted)
     }
 }
 
@@ -102,7 +116,7 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             1.0,
         );
-        let ResponseAction::Set(value) = TraceResponseMode::On.action(&cx) else {
+        let ResponseAction::Set(value) = TraceResponseMode::On.action(&cx, true) else {
             panic!("on sets the header");
         };
         let mut buf = [0u8; TRACEPARENT_LEN];
@@ -121,12 +135,12 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
             1.0,
         );
-        let ResponseAction::Set(value) = TraceResponseMode::On.action(&unsampled) else {
+        let ResponseAction::Set(value) = TraceResponseMode::On.action(&unsampled, true) else {
             panic!("on sets the header");
         };
         assert!(!value.flags.is_sampled());
         let root = context("garbage", 0.0);
-        let ResponseAction::Set(value) = TraceResponseMode::On.action(&root) else {
+        let ResponseAction::Set(value) = TraceResponseMode::On.action(&root, false) else {
             panic!("on sets the header");
         };
         assert_eq!(value.trace_id, root.trace_id, "the new trace's id");
@@ -135,13 +149,29 @@ mod tests {
     #[test]
     fn off_leaves_and_strip_removes() {
         let cx = context("garbage", 1.0);
-        assert_eq!(TraceResponseMode::Off.action(&cx), ResponseAction::Leave);
-        assert_eq!(TraceResponseMode::Strip.action(&cx), ResponseAction::Strip);
+        assert_eq!(
+            TraceResponseMode::Off.action(&cx, true),
+            ResponseAction::Leave
+        );
+        assert_eq!(
+            TraceResponseMode::Strip.action(&cx, true),
+            ResponseAction::Strip
+        );
+        assert!(matches!(
+            TraceResponseMode::Trusted.action(&cx, true),
+            ResponseAction::Set(_)
+        ));
+        assert_eq!(
+            TraceResponseMode::Trusted.action(&cx, false),
+            ResponseAction::Strip,
+            "an untrusted caller learns nothing"
+        );
         assert_eq!(TraceResponseMode::default(), TraceResponseMode::Off);
         for mode in [
             TraceResponseMode::Off,
             TraceResponseMode::On,
             TraceResponseMode::Strip,
+            TraceResponseMode::Trusted,
         ] {
             assert_eq!(TraceResponseMode::from_name(mode.name()), Some(mode));
         }

@@ -149,3 +149,26 @@ fn on_is_refused_for_an_outbound_filter() {
         "the log names the field: {logs}"
     );
 }
+
+#[test]
+fn trusted_answers_trusted_callers_and_strips_for_the_others() {
+    let mut f = filter(
+        FilterConfig::inbound("gateway")
+            .with_traceresponse("trusted")
+            .with_member("trust.incoming", "peers")
+            .with_member("trust.peers", serde_json::json!(["10.0.0.0/8"])),
+    );
+    let internal = request("01").response_header("traceresponse", UPSTREAM);
+    assert_eq!(internal.source_address, "10.1.2.3:40000");
+    let (ex, values) = send(&mut f, &internal);
+    let (trace, span_id, flags) = ex.traceparent().expect("upstream traceparent");
+    assert_eq!(
+        values,
+        [format!("00-{trace}-{span_id}-{flags}")],
+        "a trusted peer learns its trace"
+    );
+    let mut internet = internal.clone();
+    internet.source_address = "203.0.113.9:51000".into();
+    let (_, values) = send(&mut f, &internet);
+    assert!(values.is_empty(), "the internet learns nothing: {values:?}");
+}

@@ -8,8 +8,9 @@
 use serde_json::{Map, Value};
 
 use crate::config::{
-    AttributesConfig, BatchConfig, CollectorConfig, Config, ConfigError, Direction, FieldError,
-    PropagatorsConfig, Protocol, ResourceValue, SamplerConfig, TraceResponseMode, TrustConfig,
+    AttributesConfig, BatchConfig, Cidr, CollectorConfig, Config, ConfigError, Direction,
+    FieldError, IncomingTrust, PropagatorsConfig, Protocol, ResourceValue, SamplerConfig,
+    TraceResponseMode, TrustConfig,
 };
 
 // === impl Config ===
@@ -328,7 +329,7 @@ fn traceresponse(root: &Object<'_>, errors: &mut Errors) -> TraceResponseMode {
         problem(
             errors,
             "traceresponse".into(),
-            "must be \"off\", \"on\" or \"strip\"",
+            "must be \"off\", \"on\", \"trusted\" or \"strip\"",
         );
         TraceResponseMode::default()
     })
@@ -373,11 +374,40 @@ fn propagators(root: &Object<'_>, errors: &mut Errors) -> PropagatorsConfig {
 
 fn trust(root: &Object<'_>, errors: &mut Errors) -> TrustConfig {
     let mut t = TrustConfig::default();
-    if let Some(map) = root.object("trust", errors) {
-        let o = Object { path: "trust", map };
-        o.reject_unknown(&["max_sampled_per_second"], errors);
-        t.max_sampled_per_second = o.u32("max_sampled_per_second", errors);
+    let Some(map) = root.object("trust", errors) else {
+        return t;
+    };
+    let o = Object { path: "trust", map };
+    o.reject_unknown(
+        &["incoming", "peers", "header", "max_sampled_per_second"],
+        errors,
+    );
+    t.max_sampled_per_second = o.u32("max_sampled_per_second", errors);
+    match o.get("incoming") {
+        None => {}
+        Some(Value::String(s)) if IncomingTrust::from_name(s).is_some() => {
+            t.policy.incoming = IncomingTrust::from_name(s).unwrap_or_default();
+        }
+        Some(_) => problem(
+            errors,
+            "trust.incoming".into(),
+            "must be \"always\", \"never\" or \"peers\"",
+        ),
     }
+    match o.get("peers") {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str().map(Cidr::parse) {
+                    Some(Ok(cidr)) => t.policy.peers.push(cidr),
+                    Some(Err(e)) => problem(errors, format!("trust.peers[{i}]"), &e.to_string()),
+                    None => problem(errors, format!("trust.peers[{i}]"), "must be a string"),
+                }
+            }
+        }
+        Some(_) => problem(errors, "trust.peers".into(), "must be a list of CIDRs"),
+    }
+    t.policy.header = o.string("header", errors);
     t
 }
 

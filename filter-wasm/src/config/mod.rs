@@ -9,6 +9,7 @@
 use std::fmt;
 
 pub use crate::traceresponse::TraceResponseMode;
+pub use crate::trust::{Cidr, IncomingTrust, TrustPolicy};
 
 /// Default collector cluster name (the cluster in the shipped Envoy configs).
 pub const DEFAULT_COLLECTOR_CLUSTER: &str = "otel_collector";
@@ -75,8 +76,10 @@ pub struct Config {
     pub attributes: AttributesConfig,
     /// The experimental `traceresponse` response header (W3C Trace Context
     /// Level 3 editor's draft): `"off"` (default, responses untouched),
-    /// `"on"` (answer with this proxy's span; `direction: inbound` only)
-    /// or `"strip"` (remove an upstream's, add none: for a gateway).
+    /// `"on"` (answer with this proxy's span; `direction: inbound` only),
+    /// `"trusted"` (`"on"` for callers `trust` trusts, `"strip"` for the
+    /// others; inbound only) or `"strip"` (remove an upstream's, add none:
+    /// for a gateway).
     pub traceresponse: TraceResponseMode,
     /// The context formats read and written, named as in
     /// `OTEL_PROPAGATORS`: `tracecontext` (W3C), `b3` (the single `b3`
@@ -90,9 +93,16 @@ pub struct Config {
     pub trust: TrustConfig,
 }
 
-/// `trust { ... }`: limits on incoming context.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `trust { ... }`: what incoming context may do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustConfig {
+    /// Whose incoming context is continued: `incoming` `"always"`
+    /// (default), `"never"` (a new trace per request, the incoming context
+    /// kept as a span link) or `"peers"`: continued only when the
+    /// downstream address is in `peers` (CIDRs, e.g. `"10.0.0.0/8"`) or the
+    /// request carries `header` (set by an earlier filter such as
+    /// `ext_authz`; Envoy must strip it from clients).
+    pub policy: TrustPolicy,
     /// At most this many requests per second (per Envoy worker) may be
     /// sampled because the caller said so (a sampled `traceparent`, a B3
     /// accept or debug); beyond it they continue their trace unsampled and

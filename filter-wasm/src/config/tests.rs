@@ -62,6 +62,50 @@ fn trust_caps_forced_sampling() {
 }
 
 #[test]
+fn trust_incoming_peers_and_header() {
+    let c = Config::from_json(
+        br#"{"direction":"inbound","trust":{"incoming":"peers","peers":["10.0.0.0/8","fd00::/8"],"header":"x-caller-verified"}}"#,
+    )
+    .expect("valid");
+    assert_eq!(c.trust.policy.incoming, IncomingTrust::Peers);
+    assert_eq!(c.trust.policy.peers.len(), 2);
+    assert_eq!(c.trust.policy.header.as_deref(), Some("x-caller-verified"));
+    let c = Config::from_json(br#"{"direction":"inbound","trust":{"incoming":"never"}}"#)
+        .expect("valid");
+    assert_eq!(c.trust.policy.incoming, IncomingTrust::Never);
+    for (json, field) in [
+        (
+            r#"{"direction":"inbound","trust":{"incoming":"sometimes"}}"#,
+            "trust.incoming",
+        ),
+        (
+            r#"{"direction":"inbound","trust":{"incoming":"peers","peers":["10.0.0.0/33"]}}"#,
+            "trust.peers[0]",
+        ),
+        (
+            r#"{"direction":"inbound","trust":{"incoming":"peers"}}"#,
+            "trust.peers",
+        ),
+        (
+            r#"{"direction":"inbound","trust":{"peers":["10.0.0.0/8"]}}"#,
+            "trust.incoming",
+        ),
+        (
+            r#"{"direction":"inbound","trust":{"incoming":"peers","header":"X Bad"}}"#,
+            "trust.header",
+        ),
+    ] {
+        let ConfigError::Invalid(errors) = err(json) else {
+            panic!("{json}: expected field errors");
+        };
+        assert!(
+            errors.iter().any(|e| e.field == field),
+            "{json}: {errors:?}"
+        );
+    }
+}
+
+#[test]
 fn propagators_use_the_otel_propagators_names() {
     let parse = |list: &str| {
         Config::from_json(format!(r#"{{"direction":"inbound","propagators":{list}}}"#).as_bytes())
@@ -121,7 +165,7 @@ fn traceresponse_is_off_on_or_strip_and_on_is_inbound_only() {
         (
             r#"{"direction":"inbound","traceresponse":"yes"}"#,
             "traceresponse",
-            "\"off\", \"on\" or \"strip\"",
+            "\"off\", \"on\", \"trusted\" or \"strip\"",
         ),
         (
             r#"{"direction":"inbound","traceresponse":true}"#,
@@ -131,7 +175,7 @@ fn traceresponse_is_off_on_or_strip_and_on_is_inbound_only() {
         (
             r#"{"direction":"outbound","traceresponse":"on"}"#,
             "traceresponse",
-            "needs direction \"inbound\"",
+            "need direction \"inbound\"",
         ),
     ] {
         let ConfigError::Invalid(errors) = err(json) else {

@@ -1,7 +1,7 @@
 //! Range and consistency checks on a parsed [`Config`], and what the
 //! configuration derives (the export calls' `:authority`).
 
-use super::{Config, Direction, FieldError, ResourceValue, TraceResponseMode};
+use super::{Config, Direction, FieldError, IncomingTrust, ResourceValue};
 
 impl Config {
     /// Checks value ranges, returning every problem found.
@@ -24,11 +24,29 @@ impl Config {
                 "needs direction \"inbound\" (an outbound filter already reports the CLIENT span)",
             );
         }
-        if self.traceresponse == TraceResponseMode::On && self.direction == Direction::Outbound {
+        if self.traceresponse.answers() && self.direction == Direction::Outbound {
             bad(
                 "traceresponse",
-                "\"on\" needs direction \"inbound\" (the callee's proxy answers with its span)",
+                "\"on\" and \"trusted\" need direction \"inbound\" (the callee's proxy answers with its span)",
             );
+        }
+        let t = &self.trust.policy;
+        if t.incoming != IncomingTrust::Peers && (!t.peers.is_empty() || t.header.is_some()) {
+            bad(
+                "trust.incoming",
+                "must be \"peers\" when trust.peers or trust.header is set",
+            );
+        }
+        if t.incoming == IncomingTrust::Peers && t.peers.is_empty() && t.header.is_none() {
+            bad(
+                "trust.peers",
+                "\"peers\" needs trust.peers or trust.header (else nobody is trusted: use \"never\")",
+            );
+        }
+        if let Some(header) = &t.header
+            && !is_header_name(header)
+        {
+            bad("trust.header", "is not a lowercase HTTP header name");
         }
         let c = &self.collector;
         if c.cluster.is_empty() {

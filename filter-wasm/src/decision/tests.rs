@@ -22,6 +22,7 @@ fn decide(pairs: &[(&str, &str)], ratio: f64, spawn_upstream_span: bool) -> Star
 
 fn no_cap() -> Trust<'static> {
     Trust {
+        trusted: true,
         limiter: None,
         now_nanos: 0,
     }
@@ -249,6 +250,7 @@ fn request_span(upstream_span_id: Option<SpanId>, cluster: Option<&str>) -> Requ
         context: SpanContext::start(Some(&parent), &Sampler::ratio(1.0), &mut ids),
         upstream_span_id,
         trace_state: Some("a=1".to_owned()),
+        link: None,
         start_unix_nanos: 10,
         http: HttpObservation {
             method: Some("GET".to_owned()),
@@ -402,6 +404,7 @@ fn forced_sampling_beyond_the_cap_continues_unsampled() {
             false,
             &PropagatorsConfig::default(),
             Trust {
+                trusted: true,
                 limiter: Some(&mut limiter),
                 now_nanos,
             },
@@ -433,4 +436,57 @@ fn forced_sampling_beyond_the_cap_continues_unsampled() {
     assert!(root.context.is_sampled() && !root.sampling_capped);
     // A second later the bucket has refilled.
     assert!(run(&headers, raw, 1_000_000_000).context.is_sampled());
+}
+
+#[test]
+fn an_untrusted_callers_context_is_linked_not_continued() {
+    let untrusted = |pairs: &[(&str, &str)], propagators: PropagatorsConfig| {
+        let raw: &'static [u8] = Box::leak(serialize(pairs).into_boxed_slice());
+        let headers = RequestHeaders::scan(raw).expect("well-formed map");
+        let mut ids = IdGenerator::from_seed(7);
+        start(
+            &headers,
+            raw,
+            &Sampler::ratio(0.0),
+            &mut ids,
+            false,
+            &propagators,
+            Trust {
+                trusted: false,
+                limiter: None,
+                now_nanos: 0,
+            },
+        )
+    };
+    let d = untrusted(
+        &[("traceparent", TP), ("tracestate", "a=1")],
+        PropagatorsConfig::default(),
+    );
+    assert_ne!(d.context.trace_id, parse(TP).trace_id, "a new trace");
+    assert_eq!(d.context.parent_span_id, None);
+    assert!(
+        !d.context.is_sampled(),
+        "the caller's sampled flag decides nothing"
+    );
+    assert_eq!(d.link, Some(parse(TP)), "linked");
+    assert_eq!(
+        d.tracestate,
+        TraceStateAction::Remove(TraceStateDropped::Untrusted)
+    );
+    let single = format!("{B3_TRACE}-{B3_SPAN}-1");
+    let d = untrusted(&[("b3", &single)], w3c_and_b3());
+    assert_ne!(d.context.trace_id.to_string(), B3_TRACE);
+    assert_eq!(
+        d.link
+            .map(|l| (l.trace_id.to_string(), l.parent_id.to_string())),
+        Some((B3_TRACE.to_owned(), B3_SPAN.to_owned()))
+    );
+    let d = untrusted(&[("b3", "1")], w3c_and_b3());
+    assert!(!d.context.is_sampled(), "nor can it force sampling");
+    assert_eq!(d.link, None);
+    assert_eq!(
+        decide(&[("traceparent", TP)], 1.0, false).link,
+        None,
+        "trusted: no link"
+    );
 }

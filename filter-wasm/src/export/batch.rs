@@ -163,6 +163,7 @@ mod tests {
             parent_span_id: None,
             flags: TraceFlags::from_u8(1),
             trace_state: None,
+            link: None,
             kind: SpanKind::Client,
             start_unix_nanos: 10,
             end_unix_nanos: 20,

@@ -181,6 +181,20 @@ pub fn encode_span(span: &SpanRecord, out: &mut Vec<u8>) {
     put_fixed64(out, 7, span.start_unix_nanos);
     put_fixed64(out, 8, span.end_unix_nanos.max(span.start_unix_nanos));
     span.for_each_attribute(|key, value| put_key_value(out, 9, key, &value));
+    if let Some(link) = &span.link {
+        // Link { trace_id = 1, span_id = 2, flags = 6 }: the caller's
+        // context, remote.
+        put_len_prefix(out, 13, 2 * 2 + 16 + 8 + 1 + 4);
+        put_bytes(out, 1, &link.trace_id.to_bytes());
+        put_bytes(out, 2, &link.parent_id.to_bytes());
+        put_fixed32(
+            out,
+            6,
+            u32::from(link.flags.to_u8())
+                | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE
+                | SPAN_FLAGS_CONTEXT_IS_REMOTE,
+        );
+    }
     if span.status() == SpanStatus::Error {
         // Status { code = 3: STATUS_CODE_ERROR (2) }
         put_len_prefix(out, 15, 2);
@@ -271,7 +285,7 @@ mod tests {
 
     use super::*;
     use crate::span::HttpObservation;
-    use crate::traceparent::{SpanId, TraceFlags, TraceId};
+    use crate::traceparent::{SpanId, TraceFlags, TraceId, TraceParent};
 
     fn sample_span(parent: Option<SpanId>, status: Option<i64>) -> SpanRecord {
         SpanRecord {
@@ -280,6 +294,7 @@ mod tests {
             parent_span_id: parent,
             flags: TraceFlags::from_u8(0x03),
             trace_state: Some("vendor=1".into()),
+            link: None,
             kind: SpanKind::Server,
             start_unix_nanos: 1_700_000_000_000_000_000,
             end_unix_nanos: 1_700_000_000_250_000_000,
@@ -314,6 +329,28 @@ mod tests {
             frame_span(&body, &mut framed);
         }
         ExportTraceServiceRequest::decode(enc.encode(&framed).as_slice()).expect("valid protobuf")
+    }
+
+    #[test]
+    fn a_link_decodes_as_the_remote_callers_context() {
+        let mut span = sample_span(None, Some(200));
+        let caller = TraceParent::parse(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("valid");
+        span.link = Some(caller);
+        let req = request(&[span]);
+        let decoded = &req.resource_spans[0].scope_spans[0].spans[0];
+        let [link] = decoded.links.as_slice() else {
+            panic!("one link: {:?}", decoded.links);
+        };
+        assert_eq!(link.trace_id, caller.trace_id.to_bytes());
+        assert_eq!(link.span_id, caller.parent_id.to_bytes());
+        assert_eq!(link.flags, 0x01 | 0x100 | 0x200, "sampled, remote");
+        assert_eq!(decoded.name, "POST", "the rest of the span still decodes");
+        assert!(
+            request(&[sample_span(None, Some(200))]).resource_spans[0].scope_spans[0].spans[0]
+                .links
+                .is_empty()
+        );
     }
 
     #[test]

@@ -27,11 +27,12 @@ use crate::b3;
 use crate::cel::{self, ConnectionAttr};
 use crate::decision::{self, RequestSpan, Start, TraceStateAction};
 use crate::export::batch::Pushed;
-use crate::headers::RequestHeaders;
+use crate::headers::{self, RequestHeaders};
 use crate::properties::{self, path};
 use crate::span::{HttpObservation, SpanRecord};
 use crate::traceparent::TRACEPARENT_LEN;
 use crate::traceresponse::{ResponseAction, TRACERESPONSE};
+use crate::trust::{self, IncomingTrust, TrustPolicy};
 
 use super::abi;
 use super::vm::{ConnectionAttributes, SharedState, VmState, now_nanos, request_flush};
@@ -104,6 +105,7 @@ impl HttpTracer {
             debug!("meshtrace: unreadable request header map ({e}); no incoming context");
             RequestHeaders::default()
         });
+        let trusted = trusted(&vm.trust, &raw);
         // The clock only when the cap needs it (a host call).
         let now = if vm.sampled_limiter.is_some() {
             now_nanos()
@@ -118,6 +120,7 @@ impl HttpTracer {
             rejected_parent,
             rejected_b3,
             sampling_capped,
+            link,
         } = decision::start(
             &headers,
             &raw,
@@ -126,12 +129,17 @@ impl HttpTracer {
             vm.spawn_upstream_span,
             &vm.propagators,
             decision::Trust {
+                trusted,
                 limiter: vm.sampled_limiter.as_mut(),
                 now_nanos: now,
             },
         );
         if sampling_capped {
             vm.metrics.sampling_capped();
+        }
+        if link.is_some() {
+            debug!("meshtrace: untrusted caller; a new trace links its context");
+            vm.metrics.untrusted_context();
         }
         if let Some(why) = rejected_parent {
             debug!("meshtrace: {why}; restarting the trace");
@@ -176,7 +184,7 @@ impl HttpTracer {
             }
         };
 
-        let response = vm.traceresponse.action(&context);
+        let response = vm.traceresponse.action(&context, trusted);
         if !context.is_sampled() {
             return (None, response);
         }
@@ -185,6 +193,7 @@ impl HttpTracer {
             context,
             upstream_span_id,
             trace_state: trace_state.map(|value| value.into_owned()),
+            link,
             start_unix_nanos: now_nanos(),
             http: HttpObservation {
                 method: text(headers.method),
@@ -260,6 +269,25 @@ fn queue(vm: &mut VmState, record: &SpanRecord) {
         Pushed::Queued { batch_full: true } => request_flush(vm),
         Pushed::Queued { batch_full: false } => {}
     }
+}
+
+/// Whether the caller's context may be continued ([`TrustPolicy`]): the
+/// downstream address is read (a host call) only for `peers` ranges when
+/// the trusted header did not settle it.
+fn trusted(policy: &TrustPolicy, raw: &[u8]) -> bool {
+    if policy.incoming == IncomingTrust::Always {
+        return true;
+    }
+    let header_present = policy
+        .header
+        .as_deref()
+        .is_some_and(|name| headers::has_header(raw, name));
+    let source = if policy.needs_source_address(header_present) {
+        property(&path::SOURCE_ADDRESS).and_then(|b| trust::peer_ip(&b))
+    } else {
+        None
+    };
+    policy.trusts(header_present, source)
 }
 
 /// The connection attributes in one host call ([`cel::CONNECTION_EXPR`]).

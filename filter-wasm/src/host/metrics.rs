@@ -21,6 +21,9 @@ pub mod name {
     /// Requests a caller asked to sample beyond
     /// `trust.max_sampled_per_second`, continued unsampled.
     pub const SAMPLING_CAPPED: &str = "meshtrace.sampling_capped";
+    /// Requests whose context came from an untrusted caller (`trust`):
+    /// restarted, the incoming context linked.
+    pub const UNTRUSTED_CONTEXT: &str = "meshtrace.untrusted_context";
     /// Connection-attribute reads (`attributes.connection`) that fell back
     /// from the CEL expression to one host call per attribute (the
     /// evaluation failed).
@@ -44,6 +47,7 @@ pub struct Metrics {
     export_failures: Option<u32>,
     invalid_traceparent: Option<u32>,
     sampling_capped: Option<u32>,
+    untrusted_context: Option<u32>,
     attribute_fallbacks: Option<u32>,
     header_write_failures: Option<u32>,
 }
@@ -62,6 +66,7 @@ impl Metrics {
             export_failures: counter(name::EXPORT_FAILURES),
             invalid_traceparent: counter(name::INVALID_TRACEPARENT),
             sampling_capped: counter(name::SAMPLING_CAPPED),
+            untrusted_context: counter(name::UNTRUSTED_CONTEXT),
             attribute_fallbacks: counter(name::ATTRIBUTE_FALLBACKS),
             header_write_failures: counter(name::HEADER_WRITE_FAILURES),
         }
@@ -104,6 +109,11 @@ impl Metrics {
     }
 
     /// An incoming `traceparent` was invalid.
+    pub fn untrusted_context(&self) {
+        Self::add(self.untrusted_context, 1);
+    }
+
+    /// One request was sampled beyond the cap and continued unsampled.
     pub fn sampling_capped(&self) {
         Self::add(self.sampling_capped, 1);
     }

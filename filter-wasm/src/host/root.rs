@@ -103,6 +103,7 @@ impl TracingRoot {
                 .trust
                 .max_sampled_per_second
                 .map(|rate| SampledLimiter::new(rate, now_nanos())),
+            trust: config.trust.policy.clone(),
             sampler: Sampler::ratio(config.sampler.ratio),
             ids: IdGenerator::from_entropy(now_nanos()),
             batcher: Batcher::new(&config.batch),
@@ -224,11 +225,12 @@ impl RootContext for TracingRoot {
             return false;
         }
         info!(
-            "meshtrace: configured: direction={:?} spawn_upstream_span={} traceresponse={} propagators={:?} trust.max_sampled_per_second={:?} collector={} protocol={:?} batch.max_spans={} connection_attributes={}",
+            "meshtrace: configured: direction={:?} spawn_upstream_span={} traceresponse={} propagators={:?} trust.incoming={} trust.max_sampled_per_second={:?} collector={} protocol={:?} batch.max_spans={} connection_attributes={}",
             config.direction,
             config.spawn_upstream_span,
             config.traceresponse.name(),
             config.propagators,
+            config.trust.policy.incoming.name(),
             config.trust.max_sampled_per_second,
             config.collector.cluster,
             config.collector.protocol,

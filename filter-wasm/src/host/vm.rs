@@ -18,6 +18,7 @@ use crate::rate_limit::SampledLimiter;
 use crate::sampler::Sampler;
 use crate::span::SpanKind;
 use crate::traceresponse::TraceResponseMode;
+use crate::trust::TrustPolicy;
 
 use super::abi;
 use super::metrics::Metrics;
@@ -39,6 +40,8 @@ pub struct VmState {
     pub propagators: PropagatorsConfig,
     /// The cap on sampling that callers force (`trust.max_sampled_per_second`).
     pub sampled_limiter: Option<SampledLimiter>,
+    /// Whose incoming context is continued (`trust`).
+    pub trust: TrustPolicy,
     /// Root sampling.
     pub sampler: Sampler,
     /// Span and trace ids.

@@ -46,6 +46,7 @@ fn server_span() -> SpanRecord {
             status_code: Some(200),
             response_flags: 0,
             upstream_cluster: Some("local_app".into()),
+            route: None,
         },
     }
 }

@@ -65,6 +65,7 @@ pub mod ids;
 pub mod properties;
 pub mod rate_limit;
 pub mod response_flags;
+pub mod route;
 pub mod sampler;
 pub mod span;
 pub mod span_context;

@@ -66,6 +66,8 @@ pub struct HttpObservation {
     pub response_flags: u64,
     /// Envoy `xds.cluster_name`: the upstream cluster.
     pub upstream_cluster: Option<String>,
+    /// The configured route template the path matched (`routes`).
+    pub route: Option<String>,
 }
 
 /// A finished span, ready to encode.
@@ -114,11 +116,16 @@ impl SpanRecord {
         KNOWN_METHODS.iter().copied().find(|m| *m == method)
     }
 
-    /// Span name: `{method}`, or `HTTP` when the method is not a known one.
-    /// (The proxy does not know the route template, so no `{target}`.)
+    /// Span name: `{method} {target}` when a route template matched
+    /// (`http.route` for SERVER, `url.template` for CLIENT), else
+    /// `{method}`; `HTTP` stands for a method that is not a known one.
     /// <https://opentelemetry.io/docs/specs/semconv/http/http-spans/#name>
-    pub fn name(&self) -> &str {
-        self.known_method().unwrap_or("HTTP")
+    pub fn name(&self) -> Cow<'_, str> {
+        let method = self.known_method().unwrap_or("HTTP");
+        match self.http.route.as_deref() {
+            Some(route) => Cow::Owned(format!("{method} {route}")),
+            None => Cow::Borrowed(method),
+        }
     }
 
     /// Whether the request failed, by the kind's rule: SERVER spans fail on
@@ -180,6 +187,11 @@ impl SpanRecord {
 
         let (path, query) = split_path(h.path.as_deref().unwrap_or(""));
         str_attr(&mut f, "url.path", Some(path));
+        let template_key = match self.kind {
+            SpanKind::Server => "http.route",
+            SpanKind::Client => "url.template",
+        };
+        str_attr(&mut f, template_key, h.route.as_deref());
         str_attr(&mut f, "url.scheme", h.scheme.as_deref());
         if self.capture_query && !query.is_empty() {
             f("url.query", AttrValue::Str(redact_query(query)));
@@ -359,7 +371,32 @@ mod tests {
             status_code: status,
             response_flags: 0,
             upstream_cluster: Some("orders".into()),
+            route: None,
         }
+    }
+
+    #[test]
+    fn a_matched_route_names_the_span_and_is_recorded() {
+        let mut http = observed(Some(200));
+        http.route = Some("/orders/{id}".into());
+        let server = record(SpanKind::Server, http.clone());
+        assert_eq!(server.name(), "GET /orders/{id}");
+        assert_eq!(get(&server, "http.route").as_deref(), Some("/orders/{id}"));
+        assert_eq!(get(&server, "url.template"), None);
+        let client = record(SpanKind::Client, http.clone());
+        assert_eq!(client.name(), "GET /orders/{id}");
+        assert_eq!(
+            get(&client, "url.template").as_deref(),
+            Some("/orders/{id}")
+        );
+        assert_eq!(get(&client, "http.route"), None, "a SERVER attribute");
+        http.method = Some("BREW".into());
+        assert_eq!(record(SpanKind::Server, http).name(), "HTTP /orders/{id}");
+        assert_eq!(
+            record(SpanKind::Server, observed(None)).name(),
+            "GET",
+            "no route"
+        );
     }
 
     #[test]

@@ -390,6 +390,37 @@ async fn incoming_context_is_continued_or_restarted() {
     );
 }
 
+/// Route templates name the spans `{method} {template}` in every proxy
+/// of the mesh: `http.route` on SERVER spans, `url.template` on CLIENT
+/// spans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_routes_name_the_spans_across_the_mesh() {
+    let _serial = SERIAL.lock().await;
+    let tweaks =
+        FilterTweaks::http().with(|c| c.with_member("routes", serde_json::json!(["/items/{id}"])));
+    let mesh = Mesh::start(&tweaks).await.expect("mesh starts");
+    let resp = http_get(mesh.edge_port, "/items/42", &[])
+        .await
+        .expect("request");
+    assert_eq!(resp.status, 200);
+    let spans = mesh.receiver.wait_for_spans(4, WAIT).await;
+    for span in &spans {
+        assert_eq!(span.span.name, "GET /items/{id}", "{span:?}");
+        let key = if span.span.kind == SERVER {
+            "http.route"
+        } else {
+            "url.template"
+        };
+        assert_eq!(span.str_attr(key).as_deref(), Some("/items/{id}"), "{key}");
+    }
+    assert_eq!(
+        find(&spans, "gateway", SERVER)
+            .str_attr("http.route")
+            .as_deref(),
+        Some("/items/{id}")
+    );
+}
+
 /// The experimental `traceresponse`: a caller learns the span that served
 /// it, and a gateway can keep the mesh's spans from leaving it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

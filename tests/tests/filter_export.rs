@@ -606,3 +606,27 @@ fn the_module_exports_only_the_callbacks_it_implements() {
         );
     }
 }
+
+#[test]
+fn a_configured_route_names_the_span_and_sets_http_route() {
+    let config = meshtrace_harness::filter_config::FilterConfig::inbound("orders").with_member(
+        "routes",
+        serde_json::json!(["/v1/complete", "/orders/{id}"]),
+    );
+    let mut f = FilterHarness::new(&config.to_json()).expect("filter loads");
+    f.send(&Request::get("/orders/7?page=2"))
+        .expect("request runs");
+    f.send(&Request::get("/health")).expect("request runs");
+    let exported = spans(&f.flush_and_collect().expect("export"));
+    let names: Vec<&str> = exported.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["GET /orders/{id}", "GET"],
+        "no template, the method alone"
+    );
+    assert_eq!(
+        str_attr(&exported[0], "http.route").as_deref(),
+        Some("/orders/{id}")
+    );
+    assert_eq!(str_attr(&exported[1], "http.route"), None);
+}

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::config::{
     AttributesConfig, BatchConfig, Cidr, CollectorConfig, Config, ConfigError, Direction,
-    FieldError, IncomingTrust, PropagatorsConfig, Protocol, ResourceValue, SamplerConfig,
-    TraceResponseMode, TrustConfig,
+    FieldError, IncomingTrust, PropagatorsConfig, Protocol, ResourceValue, RouteTemplate,
+    SamplerConfig, TraceResponseMode, TrustConfig,
 };
 
 // === impl Config ===
@@ -152,6 +152,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
             "traceresponse",
             "propagators",
             "trust",
+            "routes",
         ],
         &mut errors,
     );
@@ -187,6 +188,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
         traceresponse: traceresponse(&root, &mut errors),
         propagators: propagators(&root, &mut errors),
         trust: trust(&root, &mut errors),
+        routes: routes(&root, &mut errors),
     };
     if errors.is_empty() {
         Ok(config)
@@ -409,6 +411,24 @@ fn trust(root: &Object<'_>, errors: &mut Errors) -> TrustConfig {
     }
     t.policy.header = o.string("header", errors);
     t
+}
+
+fn routes(root: &Object<'_>, errors: &mut Errors) -> Vec<RouteTemplate> {
+    let mut out = Vec::new();
+    match root.get("routes") {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str().map(RouteTemplate::parse) {
+                    Some(Ok(template)) => out.push(template),
+                    Some(Err(e)) => problem(errors, format!("routes[{i}]"), &e.to_string()),
+                    None => problem(errors, format!("routes[{i}]"), "must be a string"),
+                }
+            }
+        }
+        Some(_) => problem(errors, "routes".into(), "must be a list of route templates"),
+    }
+    out
 }
 
 fn attributes(root: &Object<'_>, errors: &mut Errors) -> AttributesConfig {

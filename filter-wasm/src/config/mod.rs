@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+pub use crate::route::RouteTemplate;
 pub use crate::traceresponse::TraceResponseMode;
 pub use crate::trust::{Cidr, IncomingTrust, TrustPolicy};
 
@@ -91,6 +92,11 @@ pub struct Config {
     pub propagators: PropagatorsConfig,
     /// What incoming context may do.
     pub trust: TrustConfig,
+    /// Route templates (`"/orders/{id}"`) matched against the path, first
+    /// match wins: the span is named `{method} {template}` and records it
+    /// as `http.route` (SERVER) or `url.template` (CLIENT). Default none:
+    /// the span is named after the method alone.
+    pub routes: Vec<RouteTemplate>,
 }
 
 /// `trust { ... }`: what incoming context may do.

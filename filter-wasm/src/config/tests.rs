@@ -106,6 +106,22 @@ fn trust_incoming_peers_and_header() {
 }
 
 #[test]
+fn routes_are_templates_named_in_errors() {
+    let c =
+        Config::from_json(br#"{"direction":"inbound","routes":["/v1/complete","/orders/{id}"]}"#)
+            .expect("valid");
+    assert_eq!(c.routes.len(), 2);
+    assert_eq!(c.routes[1].as_str(), "/orders/{id}");
+    let ConfigError::Invalid(errors) =
+        err(r#"{"direction":"inbound","routes":["/ok","orders/{id}","/x/{y"]}"#)
+    else {
+        panic!("expected field errors");
+    };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["routes[1]", "routes[2]"]);
+}
+
+#[test]
 fn propagators_use_the_otel_propagators_names() {
     let parse = |list: &str| {
         Config::from_json(format!(r#"{{"direction":"inbound","propagators":{list}}}"#).as_bytes())

@@ -29,6 +29,7 @@ use crate::decision::{self, RequestSpan, Start, TraceStateAction};
 use crate::export::batch::Pushed;
 use crate::headers::{self, RequestHeaders};
 use crate::properties::{self, path};
+use crate::route;
 use crate::span::{HttpObservation, SpanRecord};
 use crate::traceparent::TRACEPARENT_LEN;
 use crate::traceresponse::{ResponseAction, TRACERESPONSE};
@@ -202,6 +203,11 @@ impl HttpTracer {
                 authority: text(headers.authority),
                 user_agent: text(headers.user_agent),
                 request_id: text(headers.request_id),
+                route: headers
+                    .path
+                    .and_then(|p| std::str::from_utf8(p).ok())
+                    .and_then(|p| route::route_of(&vm.routes, p))
+                    .map(str::to_owned),
                 ..HttpObservation::default()
             },
         };

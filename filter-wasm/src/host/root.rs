@@ -104,6 +104,7 @@ impl TracingRoot {
                 .max_sampled_per_second
                 .map(|rate| SampledLimiter::new(rate, now_nanos())),
             trust: config.trust.policy.clone(),
+            routes: config.routes.clone(),
             sampler: Sampler::ratio(config.sampler.ratio),
             ids: IdGenerator::from_entropy(now_nanos()),
             batcher: Batcher::new(&config.batch),

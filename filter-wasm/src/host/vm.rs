@@ -15,6 +15,7 @@ use crate::export::target::{ExportTarget, FailureLog};
 use crate::config::PropagatorsConfig;
 use crate::ids::IdGenerator;
 use crate::rate_limit::SampledLimiter;
+use crate::route::RouteTemplate;
 use crate::sampler::Sampler;
 use crate::span::SpanKind;
 use crate::traceresponse::TraceResponseMode;
@@ -42,6 +43,8 @@ pub struct VmState {
     pub sampled_limiter: Option<SampledLimiter>,
     /// Whose incoming context is continued (`trust`).
     pub trust: TrustPolicy,
+    /// Route templates for span names (`routes`).
+    pub routes: Vec<RouteTemplate>,
     /// Root sampling.
     pub sampler: Sampler,
     /// Span and trace ids.

@@ -11,6 +11,8 @@ pub mod path {
     pub const RESPONSE_FLAGS: [&str; 2] = ["response", "flags"];
     /// Upstream cluster name.
     pub const CLUSTER_NAME: [&str; 2] = ["xds", "cluster_name"];
+    /// The name of the route the request matched.
+    pub const ROUTE_NAME: [&str; 2] = ["xds", "route_name"];
     /// Envoy's `--service-cluster` / Istio's workload name.
     pub const NODE_CLUSTER: [&str; 2] = ["node", "cluster"];
 }

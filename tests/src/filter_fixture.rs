@@ -30,6 +30,8 @@ pub struct Request {
     pub cluster: String,
     /// Response headers the upstream sends besides `:status`.
     pub response_headers: Vec<(String, String)>,
+    /// Envoy `xds.route_name`: the route the request matched.
+    pub route_name: Option<String>,
 }
 
 // === impl Request ===
@@ -52,7 +54,14 @@ impl Request {
             source_address: "10.1.2.3:40000".into(),
             cluster: "orders".into(),
             response_headers: Vec::new(),
+            route_name: None,
         }
+    }
+
+    /// Sets the Envoy route the request matched (`xds.route_name`).
+    pub fn route(mut self, name: &str) -> Self {
+        self.route_name = Some(name.into());
+        self
     }
 
     /// Adds a response header the upstream sends.
@@ -174,6 +183,10 @@ impl FilterHarness {
             &["source", "address"],
             req.source_address.as_bytes(),
         );
+        if let Some(route) = &req.route_name {
+            self.host
+                .set_stream_property(stream, &["xds", "route_name"], route.as_bytes());
+        }
         let headers: Vec<(&str, &str)> = req
             .headers
             .iter()

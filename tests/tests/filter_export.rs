@@ -630,3 +630,35 @@ fn a_configured_route_names_the_span_and_sets_http_route() {
     );
     assert_eq!(str_attr(&exported[1], "http.route"), None);
 }
+
+#[test]
+fn route_overrides_turn_a_route_off_or_give_it_its_own_ratio() {
+    let config = meshtrace_harness::filter_config::FilterConfig::inbound("orders").with_member(
+        "route_overrides",
+        serde_json::json!({"healthz": {"tracing": false}, "batch": {"sampler_ratio": 0.0}}),
+    );
+    let mut f = FilterHarness::new(&config.to_json()).expect("filter loads");
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let probe = Request::get("/healthz")
+        .route("healthz")
+        .header("traceparent", incoming);
+    let ex = f.send(&probe).expect("request runs");
+    assert_eq!(ex.values("traceparent"), [incoming], "left as it came");
+    let ex = f
+        .send(&Request::get("/jobs").route("batch"))
+        .expect("request runs");
+    assert_eq!(
+        ex.traceparent().expect("a new root").2,
+        "02",
+        "ratio 0: not sampled"
+    );
+    f.send(&Request::get("/orders").route("orders"))
+        .expect("request runs");
+    let exported = spans(&f.flush_and_collect().expect("export"));
+    let paths: Vec<Option<String>> = exported.iter().map(|s| str_attr(s, "url.path")).collect();
+    assert_eq!(
+        paths,
+        [Some("/orders".to_owned())],
+        "only the untouched route is traced"
+    );
+}

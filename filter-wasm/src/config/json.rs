@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::config::{
     AttributesConfig, BatchConfig, Cidr, CollectorConfig, Config, ConfigError, Direction,
-    FieldError, IncomingTrust, PropagatorsConfig, Protocol, ResourceValue, RouteTemplate,
-    SamplerConfig, TraceResponseMode, TrustConfig,
+    FieldError, IncomingTrust, PropagatorsConfig, Protocol, ResourceValue, RouteOverride,
+    RouteTemplate, SamplerConfig, TraceResponseMode, TrustConfig,
 };
 
 // === impl Config ===
@@ -153,6 +153,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
             "propagators",
             "trust",
             "routes",
+            "route_overrides",
         ],
         &mut errors,
     );
@@ -189,6 +190,7 @@ pub fn read(bytes: &[u8]) -> Result<Config, ConfigError> {
         propagators: propagators(&root, &mut errors),
         trust: trust(&root, &mut errors),
         routes: routes(&root, &mut errors),
+        route_overrides: route_overrides(&root, &mut errors),
     };
     if errors.is_empty() {
         Ok(config)
@@ -411,6 +413,32 @@ fn trust(root: &Object<'_>, errors: &mut Errors) -> TrustConfig {
     }
     t.policy.header = o.string("header", errors);
     t
+}
+
+fn route_overrides(root: &Object<'_>, errors: &mut Errors) -> Vec<(String, RouteOverride)> {
+    let mut out = Vec::new();
+    let Some(map) = root.object("route_overrides", errors) else {
+        return out;
+    };
+    for (name, value) in map {
+        let path = format!("route_overrides.{name}");
+        let Value::Object(fields) = value else {
+            problem(errors, path, "must be an object");
+            continue;
+        };
+        let o = Object {
+            path: &path,
+            map: fields,
+        };
+        o.reject_unknown(&["tracing", "sampler_ratio"], errors);
+        let mut entry = RouteOverride::default();
+        if let Some(tracing) = o.bool("tracing", errors) {
+            entry.tracing = tracing;
+        }
+        entry.sampler_ratio = o.f64("sampler_ratio", errors);
+        out.push((name.clone(), entry));
+    }
+    out
 }
 
 fn routes(root: &Object<'_>, errors: &mut Errors) -> Vec<RouteTemplate> {

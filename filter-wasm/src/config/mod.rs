@@ -97,6 +97,31 @@ pub struct Config {
     /// as `http.route` (SERVER) or `url.template` (CLIENT). Default none:
     /// the span is named after the method alone.
     pub routes: Vec<RouteTemplate>,
+    /// Per Envoy route (by its `name` in the route configuration, read
+    /// from `xds.route_name`, one host call per request when any is set):
+    /// `{"tracing": false}` leaves the route's requests untouched (no span,
+    /// no header written: health checks, readiness probes), or
+    /// `{"sampler_ratio": r}` samples the route's new traces at `r`
+    /// instead of `sampler.ratio`. Sorted by route name.
+    pub route_overrides: Vec<(String, RouteOverride)>,
+}
+
+/// One entry of `route_overrides`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouteOverride {
+    /// `false`: the filter does nothing for the route. Default `true`.
+    pub tracing: bool,
+    /// The route's ratio for new traces, instead of `sampler.ratio`.
+    pub sampler_ratio: Option<f64>,
+}
+
+impl Default for RouteOverride {
+    fn default() -> Self {
+        Self {
+            tracing: true,
+            sampler_ratio: None,
+        }
+    }
 }
 
 /// `trust { ... }`: what incoming context may do.

@@ -106,6 +106,49 @@ fn trust_incoming_peers_and_header() {
 }
 
 #[test]
+fn route_overrides_turn_tracing_off_or_set_a_ratio() {
+    let c = Config::from_json(
+        br#"{"direction":"inbound","route_overrides":{"healthz":{"tracing":false},"checkout":{"sampler_ratio":0.25}}}"#,
+    )
+    .expect("valid");
+    let get = |name: &str| {
+        c.route_overrides
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, o)| *o)
+    };
+    assert_eq!(get("healthz").map(|o| o.tracing), Some(false));
+    assert_eq!(get("checkout").and_then(|o| o.sampler_ratio), Some(0.25));
+    assert_eq!(get("checkout").map(|o| o.tracing), Some(true));
+    for (json, field) in [
+        (
+            r#"{"direction":"inbound","route_overrides":{"a":{"sampler_ratio":2}}}"#,
+            "route_overrides.a.sampler_ratio",
+        ),
+        (
+            r#"{"direction":"inbound","route_overrides":{"a":{"tracing":"no"}}}"#,
+            "route_overrides.a.tracing",
+        ),
+        (
+            r#"{"direction":"inbound","route_overrides":{"a":{"ratio":1}}}"#,
+            "route_overrides.a.ratio",
+        ),
+        (
+            r#"{"direction":"inbound","route_overrides":{"a":true}}"#,
+            "route_overrides.a",
+        ),
+    ] {
+        let ConfigError::Invalid(errors) = err(json) else {
+            panic!("{json}: expected field errors");
+        };
+        assert!(
+            errors.iter().any(|e| e.field == field),
+            "{json}: {errors:?}"
+        );
+    }
+}
+
+#[test]
 fn routes_are_templates_named_in_errors() {
     let c =
         Config::from_json(br#"{"direction":"inbound","routes":["/v1/complete","/orders/{id}"]}"#)

@@ -48,6 +48,17 @@ impl Config {
         {
             bad("trust.header", "is not a lowercase HTTP header name");
         }
+        for (name, entry) in &self.route_overrides {
+            if entry
+                .sampler_ratio
+                .is_some_and(|r| !(0.0..=1.0).contains(&r))
+            {
+                bad(
+                    &format!("route_overrides.{name}.sampler_ratio"),
+                    "must be between 0 and 1",
+                );
+            }
+        }
         let c = &self.collector;
         if c.cluster.is_empty() {
             bad("collector.cluster", "must not be empty");

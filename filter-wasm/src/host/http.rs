@@ -36,7 +36,9 @@ use crate::traceresponse::{ResponseAction, TRACERESPONSE};
 use crate::trust::{self, IncomingTrust, TrustPolicy};
 
 use super::abi;
-use super::vm::{ConnectionAttributes, SharedState, VmState, now_nanos, request_flush};
+use super::vm::{
+    ConnectionAttributes, RouteSettings, SharedState, VmState, now_nanos, request_flush,
+};
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
@@ -99,8 +101,14 @@ impl HttpTracer {
     }
 
     /// The request's span when it is sampled, and what its response's
-    /// `traceresponse` gets.
+    /// `traceresponse` gets. A route whose override turns tracing off is
+    /// left untouched.
     fn start(vm: &mut VmState) -> (Option<RequestSpan>, ResponseAction) {
+        let route = route_settings(vm);
+        if route.is_some_and(|r| !r.tracing) {
+            return (None, ResponseAction::Leave);
+        }
+        let sampler = route.and_then(|r| r.sampler).unwrap_or(vm.sampler);
         let raw = abi::header_pairs(MapType::HttpRequestHeaders).unwrap_or_default();
         let headers = RequestHeaders::scan(&raw).unwrap_or_else(|e| {
             debug!("meshtrace: unreadable request header map ({e}); no incoming context");
@@ -125,7 +133,7 @@ impl HttpTracer {
         } = decision::start(
             &headers,
             &raw,
-            &vm.sampler,
+            &sampler,
             &mut vm.ids,
             vm.spawn_upstream_span,
             &vm.propagators,
@@ -275,6 +283,19 @@ fn queue(vm: &mut VmState, record: &SpanRecord) {
         Pushed::Queued { batch_full: true } => request_flush(vm),
         Pushed::Queued { batch_full: false } => {}
     }
+}
+
+/// The override of the request's Envoy route, if `route_overrides` names
+/// it (the route name is read only when there are overrides).
+fn route_settings(vm: &VmState) -> Option<RouteSettings> {
+    if vm.route_overrides.is_empty() {
+        return None;
+    }
+    let name = property(&path::ROUTE_NAME).and_then(properties::string)?;
+    vm.route_overrides
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, settings)| *settings)
 }
 
 /// Whether the caller's context may be continued ([`TrustPolicy`]): the

@@ -31,7 +31,7 @@ use super::abi;
 use super::export;
 use super::http::HttpTracer;
 use super::metrics::Metrics;
-use super::vm::{ConnectionAttributes, SharedState, VmState, now_nanos};
+use super::vm::{ConnectionAttributes, RouteSettings, SharedState, VmState, now_nanos};
 
 /// Scope name on exported spans.
 const SCOPE_NAME: &str = env!("CARGO_PKG_NAME");
@@ -105,6 +105,17 @@ impl TracingRoot {
                 .map(|rate| SampledLimiter::new(rate, now_nanos())),
             trust: config.trust.policy.clone(),
             routes: config.routes.clone(),
+            route_overrides: config
+                .route_overrides
+                .iter()
+                .map(|(name, o)| {
+                    let settings = RouteSettings {
+                        tracing: o.tracing,
+                        sampler: o.sampler_ratio.map(Sampler::ratio),
+                    };
+                    (name.clone(), settings)
+                })
+                .collect(),
             sampler: Sampler::ratio(config.sampler.ratio),
             ids: IdGenerator::from_entropy(now_nanos()),
             batcher: Batcher::new(&config.batch),

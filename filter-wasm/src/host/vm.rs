@@ -45,6 +45,9 @@ pub struct VmState {
     pub trust: TrustPolicy,
     /// Route templates for span names (`routes`).
     pub routes: Vec<RouteTemplate>,
+    /// Per-route overrides by Envoy route name (`route_overrides`), each
+    /// with its sampler.
+    pub route_overrides: Vec<(String, RouteSettings)>,
     /// Root sampling.
     pub sampler: Sampler,
     /// Span and trace ids.
@@ -61,6 +64,15 @@ pub struct VmState {
     pub(crate) target: ExportTarget,
     pub(crate) flush_interval: Duration,
     pub(crate) failures: FailureLog,
+}
+
+/// What one route's override makes of its requests.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct RouteSettings {
+    /// `false`: the filter leaves the route's requests untouched.
+    pub tracing: bool,
+    /// The route's sampler for new traces, if it has its own ratio.
+    pub sampler: Option<Sampler>,
 }
 
 /// Whether and how a sampled span reads the opt-in connection attributes.

@@ -284,7 +284,7 @@ mod tests {
             "port_value: 41004 }",
             "address: jaeger, port_value: 14317 }",
             "address: jaeger, port_value: 14318 }",
-            r#"value: '{"batch":{"flush_interval_ms":200},"collector":{"cluster":"otel_collector_grpc","protocol":"grpc"},"direction":"inbound","service_name":"ensemble"}'"#,
+            r#"value: '{"batch":{"flush_interval_ms":200},"collector":{"cluster":"otel_collector_grpc","protocol":"grpc"},"direction":"inbound","route_overrides":{"healthz":{"tracing":false}},"service_name":"ensemble"}'"#,
             r#""direction":"outbound","service_name":"ensemble"}'"#,
             "filename: /x/f.wasm",
         ] {

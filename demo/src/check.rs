@@ -110,7 +110,7 @@ pub const FLOW: [Expected; 17] = [
         "gateway",
         Kind::Server,
         true,
-        None,
+        Some("POST /events"),
         None,
     ),
     hop(
@@ -128,7 +128,7 @@ pub const FLOW: [Expected; 17] = [
         "tap",
         Kind::Server,
         true,
-        None,
+        Some("POST /events"),
         Some("gateway"),
     ),
     hop(
@@ -191,7 +191,7 @@ pub const FLOW: [Expected; 17] = [
         "ensemble",
         Kind::Client,
         true,
-        None,
+        Some("POST /v1/complete"),
         Some("ensemble-call"),
     ),
     hop(
@@ -200,7 +200,7 @@ pub const FLOW: [Expected; 17] = [
         "llm-gateway",
         Kind::Server,
         true,
-        None,
+        Some("POST /v1/complete"),
         Some("ensemble-sidecar"),
     ),
     hop(
@@ -227,7 +227,7 @@ pub const FLOW: [Expected; 17] = [
         "llm-gateway",
         Kind::Client,
         true,
-        None,
+        Some("POST /v1/chat/completions"),
         Some("llm-gateway-call"),
     ),
     hop(

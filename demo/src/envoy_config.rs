@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use meshtrace_harness::envoy::compose::FLOW_ROUTES;
 use meshtrace_harness::envoy::shipped::{
     GatewayPorts, ShippedError, SidecarPorts, render_gateway, render_sidecar,
 };
@@ -63,6 +64,9 @@ fn filter(shipped: FilterConfig, collector: &CollectorTarget) -> FilterConfig {
     shipped
         .with_collector(collector.protocol)
         .with_flush_interval_ms(FLUSH_INTERVAL_MS)
+        // Every proxy names its spans by the flow's routes, as in the
+        // compose files.
+        .with_member("routes", serde_json::Value::from(FLOW_ROUTES.to_vec()))
 }
 
 #[cfg(test)]

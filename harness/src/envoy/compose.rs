@@ -15,6 +15,16 @@
 //! identity service by name. Admin listeners stay on loopback.
 
 use super::config::{config_template, render};
+
+/// The HTTP routes of the revenue flow's services (tap, identity,
+/// llm-gateway, the LLM provider), so that every proxy of the flow names its
+/// spans `{method} {route}` (`POST /v1/complete`, not `POST`).
+pub const FLOW_ROUTES: [&str; 4] = [
+    "/events",
+    "/introspect/{path}",
+    "/v1/complete",
+    "/v1/chat/completions",
+];
 use super::shipped::{ShippedError, rewrite_filter_configs};
 
 /// Where every pod sends its spans: the backend service of
@@ -160,9 +170,13 @@ pub fn render_pod(pod: &Pod) -> Result<String, ShippedError> {
         ),
     ]);
     let yaml = render(&config_template(template)?, &replacements)?;
+    let routes = || serde_json::Value::from(FLOW_ROUTES.to_vec());
     let yaml = match pod.template {
-        Template::Gateway => rewrite_filter_configs(&yaml, |c| c)?,
-        Template::Sidecar => rewrite_filter_configs(&yaml, |c| c.with_service_name(pod.service))?,
+        Template::Gateway => rewrite_filter_configs(&yaml, |c| c.with_member("routes", routes()))?,
+        Template::Sidecar => rewrite_filter_configs(&yaml, |c| {
+            c.with_service_name(pod.service)
+                .with_member("routes", routes())
+        })?,
     };
     Ok(format!("{}{yaml}", header(pod)))
 }

@@ -219,3 +219,49 @@ impl Mesh {
         })
     }
 }
+
+/// One shipped sidecar in front of a [`RecordingApp`], exporting to a
+/// receiver; stopped on drop.
+pub struct Sidecar {
+    /// The Envoy.
+    pub envoy: EnvoyProcess,
+    /// Its inbound listener's port (callers → the app).
+    pub inbound: u16,
+    /// The app behind it.
+    pub app: RecordingApp,
+}
+
+// === impl Sidecar ===
+
+impl Sidecar {
+    /// Starts an app named `service` and the shipped sidecar for it with
+    /// `tweaks` and `concurrency` Envoy workers, exporting to `receiver`.
+    ///
+    /// # Errors
+    ///
+    /// When no ports are free, or the config does not render or start.
+    pub async fn start(
+        service: &str,
+        receiver: &OtlpReceiver,
+        tweaks: &FilterTweaks,
+        concurrency: u32,
+    ) -> Result<Self> {
+        let app = RecordingApp::start(service, None).await;
+        let [inbound, outbound, upstream] = free_ports::<3>()?;
+        let ports = SidecarPorts {
+            inbound,
+            outbound,
+            app: app.port(),
+            upstream,
+        };
+        let yaml = render_sidecar(service, ports, receiver, tweaks, &[])?;
+        let envoy =
+            EnvoyProcess::start(&yaml, EnvoyOptions::default().with_concurrency(concurrency))
+                .with_context(|| format!("the {service} sidecar"))?;
+        Ok(Self {
+            envoy,
+            inbound,
+            app,
+        })
+    }
+}

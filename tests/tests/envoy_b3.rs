@@ -7,13 +7,12 @@
 
 use std::time::Duration;
 
-use meshtrace_harness::envoy::shipped::SidecarPorts;
 use meshtrace_harness::envoy::{EnvoyOptions, EnvoyProcess};
 use meshtrace_harness::http_client::http_get;
 use meshtrace_harness::otlp::OtlpReceiver;
 use meshtrace_harness::ports::free_ports;
-use meshtrace_tests::mesh::{FilterTweaks, render_sidecar};
-use meshtrace_tests::services::{RecordingApp, ZipkinReceiver};
+use meshtrace_tests::mesh::{FilterTweaks, Sidecar};
+use meshtrace_tests::services::ZipkinReceiver;
 
 const WAIT: Duration = Duration::from_secs(15);
 const SERVER: i32 = 2;
@@ -86,31 +85,19 @@ static_resources:
 async fn envoys_zipkin_tracer_and_the_sidecar_make_one_trace() {
     let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
     let zipkin = ZipkinReceiver::start();
-    let app = RecordingApp::start("orders", None).await;
-    let [inbound, outbound, upstream, admin, edge] = free_ports::<5>().expect("free ports");
+    let [admin, edge] = free_ports::<2>().expect("free ports");
     let tweaks = FilterTweaks::http().with_inbound(|c| {
         c.with_member(
             "propagators",
             serde_json::json!(["tracecontext", "b3multi"]),
         )
     });
-    let sidecar_yaml = render_sidecar(
-        "orders",
-        SidecarPorts {
-            inbound,
-            outbound,
-            app: app.port(),
-            upstream,
-        },
-        &receiver,
-        &tweaks,
-        &[],
-    )
-    .expect("render sidecar");
-    let _sidecar =
-        EnvoyProcess::start(&sidecar_yaml, EnvoyOptions::default()).expect("sidecar starts");
+    let side = Sidecar::start("orders", &receiver, &tweaks, 1)
+        .await
+        .expect("sidecar starts");
+    let app = &side.app;
     let _front = EnvoyProcess::start(
-        &zipkin_front(admin, edge, inbound, zipkin.port()),
+        &zipkin_front(admin, edge, side.inbound, zipkin.port()),
         EnvoyOptions::default(),
     )
     .expect("the Zipkin-tracing Envoy starts");

@@ -5,35 +5,19 @@
 
 use std::time::Duration;
 
-use meshtrace_harness::envoy::shipped::SidecarPorts;
-use meshtrace_harness::envoy::{EnvoyOptions, EnvoyProcess};
 use meshtrace_harness::http_client::http_get;
 use meshtrace_harness::otlp::OtlpReceiver;
-use meshtrace_harness::ports::free_ports;
-use meshtrace_tests::mesh::{FilterTweaks, render_sidecar};
-use meshtrace_tests::services::RecordingApp;
+use meshtrace_tests::mesh::{FilterTweaks, Sidecar};
 
 const INCOMING: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_healthz_route_is_not_traced() {
     let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
-    let app = RecordingApp::start("orders", None).await;
-    let [inbound, outbound, upstream] = free_ports::<3>().expect("free ports");
-    let yaml = render_sidecar(
-        "orders",
-        SidecarPorts {
-            inbound,
-            outbound,
-            app: app.port(),
-            upstream,
-        },
-        &receiver,
-        &FilterTweaks::http(),
-        &[],
-    )
-    .expect("render sidecar");
-    let _envoy = EnvoyProcess::start(&yaml, EnvoyOptions::default()).expect("sidecar starts");
+    let side = Sidecar::start("orders", &receiver, &FilterTweaks::http(), 1)
+        .await
+        .expect("sidecar starts");
+    let (inbound, app) = (side.inbound, &side.app);
 
     for _ in 0..20 {
         let resp = http_get(inbound, "/healthz", &[("traceparent", INCOMING)])

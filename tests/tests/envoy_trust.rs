@@ -5,13 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use meshtrace_harness::envoy::shipped::SidecarPorts;
-use meshtrace_harness::envoy::{EnvoyOptions, EnvoyProcess};
 use meshtrace_harness::http_client::HttpClient;
 use meshtrace_harness::otlp::OtlpReceiver;
-use meshtrace_harness::ports::free_ports;
-use meshtrace_tests::mesh::{FilterTweaks, render_sidecar};
-use meshtrace_tests::services::RecordingApp;
+use meshtrace_tests::mesh::{FilterTweaks, Sidecar};
 
 const RATE: u64 = 50;
 const REQUESTS: usize = 2_000;
@@ -20,50 +16,21 @@ const CONNECTIONS: usize = 8;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_forced_sampling_is_capped_at_the_configured_rate() {
     let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
-    let app = RecordingApp::start("orders", None).await;
-    let [inbound, outbound, upstream] = free_ports::<3>().expect("free ports");
     let tweaks =
         FilterTweaks::http().with_inbound(|c| c.with_member("trust.max_sampled_per_second", RATE));
-    let yaml = render_sidecar(
-        "orders",
-        SidecarPorts {
-            inbound,
-            outbound,
-            app: app.port(),
-            upstream,
-        },
-        &receiver,
-        &tweaks,
-        &[],
-    )
-    .expect("render sidecar");
     // One worker: one VM, one bucket.
-    let envoy = EnvoyProcess::start(&yaml, EnvoyOptions::default().with_concurrency(1))
+    let side = Sidecar::start("orders", &receiver, &tweaks, 1)
+        .await
         .expect("sidecar starts");
+    let (envoy, app) = (&side.envoy, &side.app);
 
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..CONNECTIONS {
-        tasks.push(tokio::spawn(async move {
-            let client = HttpClient::new().with_timeout(Duration::from_secs(10));
-            let mut failed = 0;
-            for i in (c..REQUESTS).step_by(CONNECTIONS) {
-                let traceparent = format!("00-{:032x}-00f067aa0ba902b7-01", i + 1);
-                let ok = client
-                    .get(inbound, "/flood", &[("traceparent", traceparent.as_str())])
-                    .await
-                    .is_ok_and(|r| r.status == 200);
-                failed += usize::from(!ok);
-            }
-            failed
-        }));
-    }
-    let mut failed = 0;
-    for task in tasks {
-        failed += task.await.expect("load task");
-    }
+    assert_eq!(
+        flood(side.inbound, REQUESTS, &[]).await,
+        0,
+        "every request succeeds"
+    );
     let elapsed = started.elapsed();
-    assert_eq!(failed, 0, "every request succeeds");
 
     let received = app.received();
     assert_eq!(received.len(), REQUESTS);
@@ -136,8 +103,6 @@ async fn flood(port: u16, n: usize, extra: &'static [(&'static str, &'static str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_flood_joins_no_trace_and_forces_no_sampling() {
     let receiver = OtlpReceiver::start().await.expect("OTLP receiver starts");
-    let app = RecordingApp::start("orders", None).await;
-    let [inbound, outbound, upstream] = free_ports::<3>().expect("free ports");
     let tweaks = FilterTweaks::http().with_inbound(|c| {
         c.with_member("sampler.ratio", 0.0)
             .with_member("trust.incoming", "peers")
@@ -145,21 +110,10 @@ async fn an_untrusted_flood_joins_no_trace_and_forces_no_sampling() {
             .with_member("trust.header", "x-caller-verified")
             .with_member("trust.max_sampled_per_second", RATE)
     });
-    let yaml = render_sidecar(
-        "orders",
-        SidecarPorts {
-            inbound,
-            outbound,
-            app: app.port(),
-            upstream,
-        },
-        &receiver,
-        &tweaks,
-        &[],
-    )
-    .expect("render sidecar");
-    let envoy = EnvoyProcess::start(&yaml, EnvoyOptions::default().with_concurrency(1))
+    let side = Sidecar::start("orders", &receiver, &tweaks, 1)
+        .await
         .expect("sidecar starts");
+    let (envoy, app, inbound) = (&side.envoy, &side.app, side.inbound);
 
     assert_eq!(
         flood(inbound, 1_000, &[]).await,

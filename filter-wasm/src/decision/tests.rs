@@ -30,17 +30,30 @@ fn no_cap() -> Trust<'static> {
 
 /// [`decide`] with these propagators, ratio 1.
 fn decide_with(pairs: &[(&str, &str)], propagators: PropagatorsConfig) -> Start<'static> {
+    decide_trusting(pairs, 1.0, propagators, true)
+}
+
+/// `start` with every choice given; no sampling cap.
+fn decide_trusting(
+    pairs: &[(&str, &str)],
+    ratio: f64,
+    propagators: PropagatorsConfig,
+    trusted: bool,
+) -> Start<'static> {
     let raw: &'static [u8] = Box::leak(serialize(pairs).into_boxed_slice());
     let headers = RequestHeaders::scan(raw).expect("well-formed map");
     let mut ids = IdGenerator::from_seed(7);
     start(
         &headers,
         raw,
-        &Sampler::ratio(1.0),
+        &Sampler::ratio(ratio),
         &mut ids,
         false,
         &propagators,
-        no_cap(),
+        Trust {
+            trusted,
+            ..no_cap()
+        },
     )
 }
 
@@ -441,22 +454,7 @@ fn forced_sampling_beyond_the_cap_continues_unsampled() {
 #[test]
 fn an_untrusted_callers_context_is_linked_not_continued() {
     let untrusted = |pairs: &[(&str, &str)], propagators: PropagatorsConfig| {
-        let raw: &'static [u8] = Box::leak(serialize(pairs).into_boxed_slice());
-        let headers = RequestHeaders::scan(raw).expect("well-formed map");
-        let mut ids = IdGenerator::from_seed(7);
-        start(
-            &headers,
-            raw,
-            &Sampler::ratio(0.0),
-            &mut ids,
-            false,
-            &propagators,
-            Trust {
-                trusted: false,
-                limiter: None,
-                now_nanos: 0,
-            },
-        )
+        decide_trusting(pairs, 0.0, propagators, false)
     };
     let d = untrusted(
         &[("traceparent", TP), ("tracestate", "a=1")],

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use meshtrace_harness::http_client::HttpClient;
 use meshtrace_harness::otlp::OtlpReceiver;
 use meshtrace_tests::mesh::{FilterTweaks, Sidecar};
+use meshtrace_tests::services::ReceivedRequest;
 
 const RATE: u64 = 50;
 const REQUESTS: usize = 2_000;
@@ -34,13 +35,8 @@ async fn a_flood_of_forced_sampling_is_capped_at_the_configured_rate() {
 
     let received = app.received();
     assert_eq!(received.len(), REQUESTS);
-    let sampled = received
-        .iter()
-        .filter(|r| r.header("traceparent").is_some_and(|t| t.ends_with("-01")))
-        .count() as u64;
-    // A full bucket at start, then the rate, over however long the flood
-    // took on this machine.
-    let bound = RATE + RATE * elapsed.as_secs().saturating_add(1);
+    let sampled = sampled_upstream(&received);
+    let bound = cap_bound(elapsed);
     assert!(
         sampled >= RATE.min(REQUESTS as u64) && sampled <= bound,
         "{sampled} sampled in {elapsed:?} at {RATE}/s (at most {bound})"
@@ -65,6 +61,20 @@ async fn a_flood_of_forced_sampling_is_capped_at_the_configured_rate() {
         sampled,
         "only the sampled ones recorded"
     );
+}
+
+/// How many requests reached the app sampled (`traceparent` flags `01`).
+fn sampled_upstream(received: &[ReceivedRequest]) -> u64 {
+    received
+        .iter()
+        .filter(|r| r.header("traceparent").is_some_and(|t| t.ends_with("-01")))
+        .count() as u64
+}
+
+/// The most a cap of [`RATE`] lets through in `elapsed`: a full bucket at
+/// start, then the rate, over however long the flood took on this machine.
+fn cap_bound(elapsed: Duration) -> u64 {
+    RATE + RATE * elapsed.as_secs().saturating_add(1)
 }
 
 /// Sends `n` GETs with a sampled `traceparent` each (and `extra` headers)
@@ -154,11 +164,8 @@ async fn an_untrusted_flood_joins_no_trace_and_forces_no_sampling() {
             .is_some_and(|t| t.contains("0000000000000000000000"))),
         "verified callers continue their trace"
     );
-    let sampled = received
-        .iter()
-        .filter(|r| r.header("traceparent").is_some_and(|t| t.ends_with("-01")))
-        .count() as u64;
-    let bound = RATE + RATE * elapsed.as_secs().saturating_add(1);
+    let sampled = sampled_upstream(&received);
+    let bound = cap_bound(elapsed);
     assert!(
         (1..=bound).contains(&sampled),
         "{sampled} sampled in {elapsed:?} (at most {bound})"

@@ -4,6 +4,20 @@ fn get<'a>(list: &'a [(String, ResourceValue)], key: &str) -> Option<&'a Resourc
     list.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
+/// Asserts that `json` is rejected with a problem on `field` whose text
+/// contains `fragment`.
+fn assert_field_error(json: &str, field: &str, fragment: &str) {
+    let ConfigError::Invalid(errors) = err(json) else {
+        panic!("{json}: expected field errors");
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.field == field && e.problem.contains(fragment)),
+        "{json}: {errors:?}"
+    );
+}
+
 fn err(json: &str) -> ConfigError {
     match Config::from_json(json.as_bytes()) {
         Ok(c) => panic!("{json} should be rejected, got {c:?}"),
@@ -51,13 +65,7 @@ fn trust_caps_forced_sampling() {
             "trust.max_sampled",
         ),
     ] {
-        let ConfigError::Invalid(errors) = err(json) else {
-            panic!("{json}: expected field errors");
-        };
-        assert!(
-            errors.iter().any(|e| e.field == field),
-            "{json}: {errors:?}"
-        );
+        assert_field_error(json, field, "");
     }
 }
 
@@ -95,13 +103,7 @@ fn trust_incoming_peers_and_header() {
             "trust.header",
         ),
     ] {
-        let ConfigError::Invalid(errors) = err(json) else {
-            panic!("{json}: expected field errors");
-        };
-        assert!(
-            errors.iter().any(|e| e.field == field),
-            "{json}: {errors:?}"
-        );
+        assert_field_error(json, field, "");
     }
 }
 
@@ -138,13 +140,7 @@ fn route_overrides_turn_tracing_off_or_set_a_ratio() {
             "route_overrides.a",
         ),
     ] {
-        let ConfigError::Invalid(errors) = err(json) else {
-            panic!("{json}: expected field errors");
-        };
-        assert!(
-            errors.iter().any(|e| e.field == field),
-            "{json}: {errors:?}"
-        );
+        assert_field_error(json, field, "");
     }
 }
 
@@ -237,15 +233,7 @@ fn traceresponse_is_off_on_or_strip_and_on_is_inbound_only() {
             "need direction \"inbound\"",
         ),
     ] {
-        let ConfigError::Invalid(errors) = err(json) else {
-            panic!("{json}: expected field errors");
-        };
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.field == field && e.problem.contains(fragment)),
-            "{json}: {errors:?}"
-        );
+        assert_field_error(json, field, fragment);
     }
 }
 

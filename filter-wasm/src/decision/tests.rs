@@ -6,17 +6,12 @@ const TP_UNSAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7
 
 /// `start` over a request with `pairs` as headers.
 fn decide(pairs: &[(&str, &str)], ratio: f64, spawn_upstream_span: bool) -> Start<'static> {
-    let raw: &'static [u8] = Box::leak(serialize(pairs).into_boxed_slice());
-    let headers = RequestHeaders::scan(raw).expect("well-formed map");
-    let mut ids = IdGenerator::from_seed(7);
-    start(
-        &headers,
-        raw,
-        &Sampler::ratio(ratio),
-        &mut ids,
+    decide_full(
+        pairs,
+        ratio,
         spawn_upstream_span,
-        &PropagatorsConfig::default(),
-        no_cap(),
+        PropagatorsConfig::default(),
+        true,
     )
 }
 
@@ -33,10 +28,21 @@ fn decide_with(pairs: &[(&str, &str)], propagators: PropagatorsConfig) -> Start<
     decide_trusting(pairs, 1.0, propagators, true)
 }
 
-/// `start` with every choice given; no sampling cap.
+/// `start` with these propagators and trust; no CLIENT child, no cap.
 fn decide_trusting(
     pairs: &[(&str, &str)],
     ratio: f64,
+    propagators: PropagatorsConfig,
+    trusted: bool,
+) -> Start<'static> {
+    decide_full(pairs, ratio, false, propagators, trusted)
+}
+
+/// `start` with every choice given; no sampling cap.
+fn decide_full(
+    pairs: &[(&str, &str)],
+    ratio: f64,
+    spawn_upstream_span: bool,
     propagators: PropagatorsConfig,
     trusted: bool,
 ) -> Start<'static> {
@@ -48,7 +54,7 @@ fn decide_trusting(
         raw,
         &Sampler::ratio(ratio),
         &mut ids,
-        false,
+        spawn_upstream_span,
         &propagators,
         Trust {
             trusted,

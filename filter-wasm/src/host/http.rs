@@ -33,7 +33,7 @@ use crate::route;
 use crate::span::{HttpObservation, SpanRecord};
 use crate::traceparent::TRACEPARENT_LEN;
 use crate::traceresponse::{ResponseAction, TRACERESPONSE};
-use crate::trust::{self, IncomingTrust, TrustPolicy};
+use crate::trust::{self, TrustPolicy};
 
 use super::abi;
 use super::vm::{
@@ -213,6 +213,7 @@ impl HttpTracer {
                 request_id: text(headers.request_id),
                 route: headers
                     .path
+                    .filter(|_| !vm.routes.is_empty())
                     .and_then(|p| std::str::from_utf8(p).ok())
                     .and_then(|p| route::route_of(&vm.routes, p))
                     .map(str::to_owned),
@@ -302,9 +303,7 @@ fn route_settings(vm: &VmState) -> Option<RouteSettings> {
 /// downstream address is read (a host call) only for `peers` ranges when
 /// the trusted header did not settle it.
 fn trusted(policy: &TrustPolicy, raw: &[u8]) -> bool {
-    if policy.incoming == IncomingTrust::Always {
-        return true;
-    }
+    // `always` has no header and needs no address: no scan, no host call.
     let header_present = policy
         .header
         .as_deref()
